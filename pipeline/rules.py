@@ -1,0 +1,169 @@
+"""Extraction rules are data: YAML files in `config/`, validated before any output is touched.
+
+Each rule file is checked against a strict pydantic model (unknown keys are errors), every
+`pattern` is compiled with the `regex` module, and every problem in every file is reported at
+once as `RuleFileError`, naming the file, the rule id and the reason. `rules_version` is a hash of
+the rule files' bytes, so every extracted row can say which rules produced it.
+
+A rule's `examples` must each be matched by its pattern and its `counter_examples` must not; the
+test suite runs them (tests/test_rules.py), and `RuleSet.check_examples()` does the same on demand.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar, Optional
+
+import regex
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+
+class RuleFileError(Exception):
+    """One or more rule files are invalid. `problems` lists (file, rule_id, reason)."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]):
+        self.problems = problems
+        lines = [f"{f}: rule {rid!r}: {reason}" for f, rid, reason in problems]
+        super().__init__("invalid rules:\n  " + "\n  ".join(lines))
+
+
+class Rule(BaseModel):
+    """A named pattern with the strings it must and must not match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    description: str = ""
+    pattern: str
+    examples: list[str] = []
+    counter_examples: list[str] = []
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            regex.compile(v, regex.VERSION1)
+        except regex.error as e:
+            raise ValueError(f"pattern does not compile: {e}") from None
+        return v
+
+    @cached_property
+    def rx(self) -> "regex.Pattern[str]":
+        return regex.compile(self.pattern, regex.VERSION1)
+
+    def example_failures(self) -> list[str]:
+        out = [f"example not matched: {e!r}" for e in self.examples if not self.rx.search(e)]
+        out += [f"counter-example matched: {c!r}" for c in self.counter_examples if self.rx.search(c)]
+        return out
+
+
+class RuleFile(BaseModel):
+    """Base of every rule file: a list of rules with unique ids."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    filename: ClassVar[str] = ""
+
+    version: int = 1
+    description: str = ""
+
+    def all_rules(self) -> list[Rule]:
+        out: list[Rule] = []
+        for name in type(self).model_fields:
+            v = getattr(self, name)
+            if isinstance(v, Rule):
+                out.append(v)
+            elif isinstance(v, (list, tuple)):
+                out.extend(x for x in v if isinstance(x, Rule))
+        return out
+
+    @model_validator(mode="after")
+    def _unique_ids(self):
+        seen: set[str] = set()
+        for r in self.all_rules():
+            if r.id in seen:
+                raise ValueError(f"duplicate rule id {r.id!r}")
+            seen.add(r.id)
+        return self
+
+
+def _problem_rule_id(data, loc: tuple) -> str:
+    """Find the id of the rule an error location points into, for the message."""
+    node = data
+    rid = "-"
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and "id" in node:
+            rid = str(node["id"])
+    return rid
+
+
+def load_rule_file(path: Path, model: type[RuleFile]) -> tuple[Optional[RuleFile], list[tuple[str, str, str]]]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, [(str(path), "-", "file is missing")]
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        return None, [(str(path), "-", f"not valid YAML: {e}")]
+    if not isinstance(data, dict):
+        return None, [(str(path), "-", "top level must be a mapping")]
+    try:
+        obj = model.model_validate(data)
+    except ValidationError as e:
+        probs = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            where = ".".join(str(x) for x in loc)
+            probs.append((str(path), _problem_rule_id(data, loc), f"{where}: {err['msg']}"))
+        return None, probs
+    probs = [(str(path), r.id, f) for r in obj.all_rules() for f in r.example_failures()]
+    return (None if probs else obj), probs
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    config_dir: Path
+    files: dict[str, RuleFile]
+    version: str  # rules_version: sha256 of the rule files, first 16 hex digits
+
+    def __getitem__(self, filename: str) -> RuleFile:
+        return self.files[filename]
+
+
+def rule_file_models() -> list[type[RuleFile]]:
+    # Imported here so that each stage module owns the schema of its own rule file.
+    from pipeline.extract.metadata import MetadataRules
+    from pipeline.extract.quantities import QuantityRules
+    from pipeline.extract.responsibilities import ResponsibilityRules
+    from pipeline.sections import SectionRules
+
+    return [SectionRules, ResponsibilityRules, QuantityRules, MetadataRules]
+
+
+def rules_version(config_dir: Path) -> str:
+    h = hashlib.sha256()
+    for model in rule_file_models():
+        p = Path(config_dir) / model.filename
+        h.update(model.filename.encode())
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()[:16]
+
+
+def load_rules(config_dir: Path) -> RuleSet:
+    """Load and validate every rule file; raise RuleFileError listing every problem."""
+    config_dir = Path(config_dir)
+    files: dict[str, RuleFile] = {}
+    problems: list[tuple[str, str, str]] = []
+    for model in rule_file_models():
+        obj, probs = load_rule_file(config_dir / model.filename, model)
+        problems += probs
+        if obj is not None:
+            files[model.filename] = obj
+    if problems:
+        raise RuleFileError(problems)
+    return RuleSet(config_dir=config_dir, files=files, version=rules_version(config_dir))

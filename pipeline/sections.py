@@ -1,0 +1,192 @@
+"""Normalised text → the tree of numbered sections.
+
+Invariants:
+- A heading is a paragraph that starts with a marker of one of the numbering families in
+  `config/sections.yaml`. Inline enumerations (`一是…`), dash bullets and colon-led paragraphs
+  never match a family; text wrapped onto a new line by a page break does not start with a marker.
+- Levels come from the families the document actually uses, in the order it opens them: a family
+  seen for the first time becomes a child of the current section; a family already open closes
+  everything below it and starts a sibling. So a document that starts at `（一）` has `（一）` at
+  level 1, and a box (`专栏`) becomes a child of the section it stands in, its items its children.
+  Annexes (`附件`) always return to the top level.
+- A marker must continue its family's count (`（三）` after `（二）`, or after a parent change either
+  `1` or the next number of a count that runs across parents); a marker that does not is body text.
+- A drafting slip (`1、 总体情况` before `二、`) takes the family whose count it fills.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Optional
+
+import cn2an
+from pydantic import field_validator
+
+from pipeline.model import ParsedText, Section
+from pipeline.rules import Rule, RuleFile
+
+
+class Family(Rule):
+    kind: Literal["numbered", "box", "annex"] = "numbered"
+    numeral: Literal["chinese", "arabic", "circled"] = "arabic"
+    rank: int
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_groups(cls, v: str) -> str:
+        if "(?P<label>" not in v or "(?P<num>" not in v:
+            raise ValueError("pattern must define the groups 'label' and 'num'")
+        return v
+
+
+class SectionRules(RuleFile):
+    filename: ClassVar[str] = "sections.yaml"
+    families: list[Family]
+    heading_terminators: str = "。"
+
+
+@dataclass
+class _Candidate:
+    pos: int  # paragraph index
+    start: int
+    end: int  # end of paragraph
+    family: Family
+    num: Optional[int]
+    label: str
+    rest: str  # paragraph text after the marker
+
+
+def label_number(num: str, numeral: str) -> Optional[int]:
+    num = unicodedata.normalize("NFKC", num).strip()
+    if not num:
+        return None
+    if numeral == "circled":
+        return ord(num) - ord("①") + 1
+    if num.isdigit():
+        return int(num)
+    try:
+        return int(cn2an.cn2an(num, "smart"))
+    except (ValueError, KeyError):
+        return None
+
+
+def path_part(label: str) -> str:
+    """`一、` → `一`, `1.` → `1`, `专栏 2` → `专栏2`; parentheses kept as written."""
+    s = "".join(label.split())
+    return s.rstrip("、.．：:")
+
+
+def _find_candidates(parsed: ParsedText, rules: SectionRules) -> list[_Candidate]:
+    text = parsed.text
+    starts = parsed.para_starts
+    out = []
+    for i, st in enumerate(starts):
+        en = starts[i + 1] - 1 if i + 1 < len(starts) else len(text)
+        para = text[st:en]
+        for fam in rules.families:
+            m = fam.rx.match(para)
+            if m:
+                rest = para[m.end("label"):]
+                out.append(_Candidate(i, st, en, fam, label_number(m.group("num"), fam.numeral),
+                                      m.group("label").strip(), rest))
+                break
+    return out
+
+
+def _fix_slips(cands: list[_Candidate], rules: SectionRules) -> None:
+    """Give a marker the higher-ranked family whose count it fills (`1、` between nothing and `二、`)."""
+    numbered = [f for f in rules.families if f.kind == "numbered"]
+    for i, c in enumerate(cands):
+        if c.family.kind != "numbered" or c.num is None:
+            continue
+        for fam in numbered:
+            if fam.rank >= c.family.rank:
+                continue
+            prev = next((x for x in reversed(cands[:i]) if x.family.id == fam.id), None)
+            nxt = next((x for x in cands[i + 1:] if x.family.id == fam.id), None)
+            if nxt is None or nxt.num != c.num + 1:
+                continue
+            if (prev.num if prev else 0) != c.num - 1:
+                continue
+            lo = cands.index(prev) if prev else -1
+            own = [x for x in cands[lo + 1:i] if x.family.id == c.family.id]
+            if own and own[-1].num == c.num - 1:
+                continue  # it continues its own count: not a slip
+            c.family = fam
+            break
+
+
+def _split_heading(rest: str, terminators: str) -> tuple[str, int]:
+    """Heading words after the marker and the length of `rest` they take (terminator included)."""
+    lead = len(rest) - len(rest.lstrip(" \t\u3000：:"))
+    body = rest[lead:]
+    cut = min((body.find(t) for t in terminators if t in body), default=-1)
+    if cut < 0:
+        return body.strip(), len(rest)
+    return body[:cut].strip(), lead + cut + 1
+
+
+def text_to_sections(parsed: ParsedText, rules: SectionRules, doc_id: str = "") -> list[Section]:
+    cands = _find_candidates(parsed, rules)
+    _fix_slips(cands, rules)
+
+    sections: list[Section] = []
+    stack: list[tuple[str, Section]] = []  # (family id, section)
+    last_num: dict[str, int] = {}  # per family, across parents
+    for c in cands:
+        fam = c.family
+        open_fams = [f for f, _ in stack]
+        if fam.kind == "annex":
+            keep = 0
+        elif fam.id in open_fams:
+            k = open_fams.index(fam.id)
+            prev = stack[k][1]
+            prev_num = last_num.get(fam.id)
+            if fam.kind == "numbered" and c.num is not None and prev_num is not None \
+                    and not (prev_num < c.num <= prev_num + 2):
+                continue  # breaks its family's count: body text, not a heading
+            keep = k
+        else:
+            if fam.kind == "numbered" and c.num not in (1, last_num.get(fam.id, 0) + 1):
+                continue
+            keep = len(stack)
+        del stack[keep:]
+        parent = stack[-1][1] if stack else None
+        heading, used = _split_heading(c.rest, rules.heading_terminators)
+        ordinal = len(sections) + 1
+        part = path_part(c.label)
+        sec = Section(
+            section_id=f"{doc_id}:{ordinal:04d}" if doc_id else f"{ordinal:04d}",
+            parent_id=parent.section_id if parent else None,
+            path=f"{parent.path}/{part}" if parent else part,
+            label=c.label,
+            family=fam.id,
+            kind=fam.kind,
+            level=len(stack) + 1,
+            heading=heading,
+            start=c.start,
+            body_start=min(c.end, c.end - len(c.rest) + used),
+            end=len(parsed.text),
+            own_end=len(parsed.text),
+            page=parsed.page_at(c.start),
+            ordinal=ordinal,
+        )
+        if c.num is not None:
+            last_num[fam.id] = c.num
+        sections.append(sec)
+        stack.append((fam.id, sec))
+
+    # Close each section at the next heading (own text) and at the next heading of its level or above.
+    for i, s in enumerate(sections):
+        if i + 1 < len(sections):
+            s.own_end = sections[i + 1].start - 1
+        s.end = next((t.start - 1 for t in sections[i + 1:] if t.level <= s.level), len(parsed.text))
+    return sections
+
+
+def section_at(sections: list[Section], offset: int) -> Optional[Section]:
+    """The innermost section whose own text holds `offset` (None in the preamble)."""
+    from bisect import bisect_right
+
+    i = bisect_right([s.start for s in sections], offset) - 1
+    return sections[i] if i >= 0 else None

@@ -1,8 +1,380 @@
-"""Placeholder: being written (sections_to_responsibilities)."""
-from typing import ClassVar
+"""Sections → responsibility lines: who leads, who takes part, who is responsible for a task.
 
-from pipeline.rules import RuleFile
+A responsibility line is a parenthesis such as `（责任单位：A牵头，B、C按职责分工负责）`,
+`(A、B按职责分工负责)`, `（牵头单位：A；配合单位：B）`, `（A会同B负责）`, or a paragraph (or sentence)
+opening with a label, `牵头单位：A` / `配合单位：B`. The rules that recognise them are data
+(`config/responsibilities.yaml`); this module only applies them.
+
+Invariants:
+- One row per name per line; `position` is the name's order in the line (0-based).
+- `start`/`end` are offsets into `parsed.text` of the whole line (its parentheses included), even
+  when the line wraps over several paragraphs: parentheses are matched over each section's own
+  text with line breaks removed, and an offset map leads back. `line_raw` is that line with its
+  line breaks removed.
+- `section_id` is that of the innermost section whose own text holds the line's start
+  (`section_at`), None in the preamble. A line never spans two sections.
+- `agency_raw` is a name as written, after cutting the list (on `、，,；;`, on `和` only between
+  two whole names, and into the bodies a trailing parenthesis lists) and removing role words and
+  tails (`等有关部门`). A parenthesis that is part of a name (`各县（市、区）政府`) stays in it.
+- `agency` is `agency_raw` with the prefix the list leaves out restored: a bare name takes the
+  level word or place name of the last name before it in the same line that had one
+  (`市科学技术局牵头，市发展和改革局、工业和信息化局` → `市工业和信息化局`). Names complete on their
+  own (`各区政府`, `广东海洋大学`, `市委外办`, `深圳银保监局`) are kept and pass no prefix on.
+- `role` is `lead` (before 牵头, after `牵头单位：`, before 会同), `participant` (after a lead, after
+  配合 or `配合单位：`), or `responsible` (every name of a line without a lead). After a declaration
+  that the first-listed unit leads (`排在第一位的部门为牵头部门，下同`), a line that names no lead
+  and no participant itself has its first name `lead` and the rest `participant`.
+- A parenthesis without a label is a line only if it ends with a role word and every name in it
+  looks like a body (`agency_name`), and so must every name of a paragraph that opens with a
+  label; body sentences (`由市工业和信息化局牵头建立…`) and other
+  parentheses (`（简称…）`, `（2021—2025年）`) are never lines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Optional
+
+from pipeline.model import ParsedText, Responsibility, Section
+from pipeline.rules import Rule, RuleFile
+from pipeline.sections import section_at
+
+_OPEN = "（("
+_CLOSE = "）)"
+_TRIM = " \t\u3000、，,；;。：:"
+
+
+class RoleWord(Rule):
+    """A word that closes a group of names and says what they do."""
+
+    role: Literal["lead", "participant", "duty", "with"]
+
+
+class Label(Rule):
+    """A label (`责任单位：`) opening a list; `role` is that of names no role word claims."""
+
+    role: Literal["lead", "participant", "duty"]
 
 
 class ResponsibilityRules(RuleFile):
     filename: ClassVar[str] = "responsibilities.yaml"
+
+    bracket: Rule
+    labels: list[Label]
+    other_label: Rule
+    role_words: list[RoleWord]
+    separators: Rule
+    connective: Rule
+    keep_whole: list[str] = []
+    tail: Rule
+    agency_name: Rule
+    lead_first: list[Rule]
+    level_prefix: Rule
+    complete_names: list[Rule]
+
+
+@dataclass
+class _Group:
+    """Names closed by one role word (or by the end of a labelled segment)."""
+
+    text: str
+    kind: str  # lead | participant | duty | with
+    rule_id: str  # the role word or label that gave the kind
+
+
+@dataclass
+class _Line:
+    start: int  # offsets into parsed.text
+    end: int
+    raw: str  # as written, line breaks removed
+    body: str  # what the names are read from (no outer parentheses)
+    paragraph: bool  # the paragraph form (`牵头单位：A`), closed by the paragraph's end
+
+
+# ---------------------------------------------------------------------------------------------
+# Text → candidate lines
+
+
+def text_to_joined(text: str, start: int, end: int) -> tuple[str, list[int]]:
+    """`text[start:end]` without line breaks, and the offset in `text` of each kept character."""
+    chars, offsets = [], []
+    for i in range(start, end):
+        if text[i] != "\n":
+            chars.append(text[i])
+            offsets.append(i)
+    return "".join(chars), offsets
+
+
+def sections_to_chunks(text: str, sections: list[Section]) -> list[tuple[int, int]]:
+    """The preamble and each section's own text: a line never runs across a heading."""
+    cuts = sorted({0, len(text), *(s.start for s in sections)})
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def chunk_to_bracket_lines(text: str, a: int, b: int, rules: ResponsibilityRules) -> list[_Line]:
+    joined, offs = text_to_joined(text, a, b)
+    out = []
+    for m in rules.bracket.rx.finditer(joined):
+        s, e = m.span()
+        out.append(_Line(offs[s], offs[e - 1] + 1, m.group(), m.group()[1:-1], paragraph=False))
+    return out
+
+
+def chunk_to_label_lines(text: str, a: int, b: int, taken: list[tuple[int, int]],
+                         rules: ResponsibilityRules) -> list[_Line]:
+    """Paragraphs (or sentences) that open with a label: `牵头单位：A`, `配合单位：B`.
+
+    Matched per paragraph: the label form has no closing mark, so the paragraph end closes it.
+    """
+    out = []
+    pos = a
+    for para in text[a:b].split("\n"):
+        # Only at the paragraph's start or right after a sentence (`。牵头单位：…`); a label
+        # inside a parenthesis belongs to a bracket line.
+        starts = [m.start() for lab in rules.labels for m in lab.rx.finditer(para)
+                  if (m.start() == 0 or para[m.start() - 1] == "。") and not _depth_at(para, m.start())]
+        if starts:
+            s = pos + min(starts)
+            if not any(ts <= s < te for ts, te in taken):
+                raw = para[min(starts):].rstrip(_TRIM)
+                out.append(_Line(s, s + len(raw), raw, raw, paragraph=True))
+        pos += len(para) + 1
+    return out
+
+
+def _depth_at(s: str, i: int) -> int:
+    d = 0
+    for ch in s[:i]:
+        d += (ch in _OPEN) - (ch in _CLOSE)
+    return max(d, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Body → groups → names
+
+
+def body_to_segments(body: str, rules: ResponsibilityRules) -> list[tuple[Optional[Label], str]]:
+    """Cut a body at its labels: [(label or None, text)]. Text after an unknown label
+    (`完成时限：`) and, in a labelled body, text before the first label hold no names."""
+    hits: list[tuple[int, int, Optional[Label]]] = []
+    for lab in rules.labels:
+        hits += [(m.start(), m.end(), lab) for m in lab.rx.finditer(body) if not _depth_at(body, m.start())]
+    known = list(hits)
+    for m in rules.other_label.rx.finditer(body):
+        # `other_label` matches the known labels too; keep only the unknown ones.
+        if not _depth_at(body, m.start()) and not any(s < m.end() and m.start() < e for s, e, _ in known):
+            hits.append((m.start(), m.end(), None))
+    hits.sort(key=lambda h: h[0])
+    if not known:
+        return [(None, body)]
+    ends = [h[0] for h in hits[1:]] + [len(body)]
+    return [(lab, body[e:nxt]) for (s, e, lab), nxt in zip(hits, ends) if lab is not None]
+
+
+def segment_to_groups(text: str, label: Optional[Label], rules: ResponsibilityRules) -> list[_Group]:
+    """Cut a segment at its role words; each closes the names since the previous one. Names
+    after the last role word take the role of the segment's label."""
+    hits = []
+    for rw in rules.role_words:
+        hits += [(m.start(), m.end(), rw) for m in rw.rx.finditer(text) if not _depth_at(text, m.start())]
+    # Leftmost, then longest: `按职责分工负责` wins over the `负责` inside it.
+    hits.sort(key=lambda h: (h[0], -(h[1] - h[0])))
+    groups, pos = [], 0
+    for s, e, rw in hits:
+        if s < pos:
+            continue
+        groups.append(_Group(text[pos:s], rw.role, rw.id))
+        pos = e
+    rest = text[pos:]
+    if rest.strip(_TRIM):
+        groups.append(_Group(rest, label.role if label else "duty", label.id if label else "-"))
+    return [g for g in groups if g.text.strip(_TRIM)]
+
+
+def split_outside_parens(text: str, rx) -> list[str]:
+    """Cut `text` at the matches of `rx` that stand outside parentheses."""
+    parts, pos = [], 0
+    for m in rx.finditer(text):
+        if _depth_at(text, m.start()):
+            continue
+        parts.append(text[pos:m.start()])
+        pos = m.end()
+    parts.append(text[pos:])
+    return parts
+
+
+def name_to_and_parts(name: str, rules: ResponsibilityRules) -> list[str]:
+    """Cut at `和` only between two whole names, never inside a `keep_whole` name."""
+    protected = []
+    for kw in rules.keep_whole:
+        i = name.find(kw)
+        while i >= 0:
+            protected.append((i, i + len(kw)))
+            i = name.find(kw, i + 1)
+    parts, pos = [], 0
+    for m in rules.connective.rx.finditer(name):
+        if _depth_at(name, m.start()) or any(s <= m.start() < e for s, e in protected):
+            continue
+        parts.append(name[pos:m.start()])
+        pos = m.end()
+    parts.append(name[pos:])
+    return parts
+
+
+def name_to_nested(name: str, rules: ResponsibilityRules) -> list[str]:
+    """`各区政府（新区管委会、深汕特别合作区管委会）` → the three bodies; a parenthesis inside a name
+    (`各县（市、区）政府`) or one that is not a list of bodies stays."""
+    if not name or name[-1] not in _CLOSE:
+        return [name]
+    depth = 0
+    for i in range(len(name) - 1, -1, -1):
+        depth += (name[i] in _CLOSE) - (name[i] in _OPEN)
+        if depth == 0:
+            break
+    outer, inner = name[:i], name[i + 1:-1]
+    pieces = [p.strip(_TRIM) for p in split_outside_parens(inner, rules.separators.rx)]
+    if outer and all(rules.agency_name.rx.search(p) for p in [outer] + pieces):
+        return [outer] + [p for p in pieces if p]
+    return [name]
+
+
+def group_to_names(text: str, rules: ResponsibilityRules) -> list[str]:
+    names = []
+    for item in split_outside_parens(text, rules.separators.rx):
+        for part in name_to_and_parts(item.strip(_TRIM), rules):
+            for name in name_to_nested(part.strip(_TRIM), rules):
+                # The tail stands for unnamed bodies (`…等有关部门`): drop it, keep the name.
+                name = rules.tail.rx.sub("", name.strip(_TRIM)).strip(_TRIM)
+                if name:
+                    names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Groups → roles; names → agencies
+
+
+def groups_to_roles(groups: list[tuple[list[str], _Group]], lead_first: Optional[Rule]
+                    ) -> list[tuple[str, str, str]]:
+    """[(names, group)] → [(name, role, rule_id)] in line order."""
+    kinds = {g.kind for _, g in groups}
+    has_lead = bool(kinds & {"lead", "with"})
+    if lead_first is not None and not has_lead and "participant" not in kinds:
+        # The document said the first-listed unit leads, and this line says nothing else.
+        names = [n for ns, _ in groups for n in ns]
+        return [(n, "lead" if i == 0 else "participant", lead_first.id) for i, n in enumerate(names)]
+    out = []
+    seen_participant = False
+    for ns, g in groups:
+        kind = g.kind
+        if kind in ("lead", "with"):
+            role = "lead"
+        elif kind == "participant":
+            role, seen_participant = "participant", True
+        elif has_lead:
+            role = "participant"
+        elif "participant" in kinds and not seen_participant:
+            # `（A负责，B配合）`: whoever others assist is leading, though the word is 负责.
+            role = "lead"
+        else:
+            role = "responsible"
+        out += [(n, role, g.rule_id) for n in ns]
+    return out
+
+
+def names_to_agencies(names: list[str], rules: ResponsibilityRules) -> list[str]:
+    """Restore the prefix a list leaves out: a bare name takes the prefix of the last name before
+    it in the line that had one; complete names are kept and pass nothing on."""
+    out, prefix = [], ""
+    for n in names:
+        if any(r.rx.search(n) for r in rules.complete_names):
+            out.append(n)
+            continue
+        m = rules.level_prefix.rx.match(n)
+        if m:
+            prefix = m.group("prefix")
+            out.append(n)
+        else:
+            out.append(prefix + n)
+    return out
+
+
+def line_to_roles(line: _Line, lead_first: Optional[Rule], rules: ResponsibilityRules
+                  ) -> Optional[list[tuple[str, str, str]]]:
+    """A candidate → [(name, role, rule_id)], or None if it is not a responsibility line."""
+    body = line.body
+    for rule in rules.lead_first:
+        body = rule.rx.sub("", body)  # the declaration is not a name
+    segments = body_to_segments(body, rules)
+    labelled = any(role is not None for role, _ in segments)
+    if not labelled:
+        # No label: it must close with a role word, or it is just a parenthesis in the text.
+        tail = body.rstrip(_TRIM)
+        if not any(m.end() == len(tail) for rw in rules.role_words for m in rw.rx.finditer(tail)):
+            return None
+    groups = []
+    for label, text in segments:
+        for g in segment_to_groups(text, label, rules):
+            names = group_to_names(g.text, rules)
+            # A label inside a parenthesis is evidence enough; a bare parenthesis or a paragraph
+            # that merely opens with `责任单位：` must also name only bodies.
+            if (not labelled or line.paragraph) and not all(rules.agency_name.rx.search(n) for n in names):
+                return None
+            if names:
+                groups.append((names, g))
+    if not groups:
+        return None
+    return groups_to_roles(groups, lead_first)
+
+
+def text_to_lead_first(text: str, rules: ResponsibilityRules) -> Optional[tuple[int, Rule]]:
+    """Offset and rule of the first declaration that the first-listed unit leads, if any."""
+    joined, offs = text_to_joined(text, 0, len(text))
+    hits = [(m.start(), r) for r in rules.lead_first for m in r.rx.finditer(joined)]
+    if not hits:
+        return None
+    at, rule = min(hits, key=lambda h: h[0])
+    return offs[at], rule
+
+
+def _declared(decl: Optional[tuple[int, Rule]], line: _Line) -> Optional[Rule]:
+    """The declaration rule if it comes before the line or inside it (`…，排在第一位的为牵头单位）`)."""
+    return decl[1] if decl is not None and decl[0] < line.end else None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
+                                 rules: ResponsibilityRules) -> list[Responsibility]:
+    text = parsed.text
+    decl = text_to_lead_first(text, rules)
+    rows: list[Responsibility] = []
+    for a, b in sections_to_chunks(text, sections):
+        lines = chunk_to_bracket_lines(text, a, b, rules)
+        accepted = []
+        for line in lines:
+            roles = line_to_roles(line, _declared(decl, line), rules)
+            if roles:
+                accepted.append((line, roles))
+        taken = [(ln.start, ln.end) for ln, _ in accepted]
+        for line in chunk_to_label_lines(text, a, b, taken, rules):
+            roles = line_to_roles(line, _declared(decl, line), rules)
+            if roles:
+                accepted.append((line, roles))
+        accepted.sort(key=lambda x: x[0].start)
+        for line, roles in accepted:
+            sec = section_at(sections, line.start)
+            agencies = names_to_agencies([n for n, _, _ in roles], rules)
+            for pos, ((name, role, rid), agency) in enumerate(zip(roles, agencies)):
+                rows.append(Responsibility(
+                    section_id=sec.section_id if sec else None,
+                    agency_raw=name,
+                    agency=agency,
+                    role=role,
+                    line_raw=line.raw,
+                    start=line.start,
+                    end=line.end,
+                    rule_id=rid,
+                    position=pos,
+                ))
+    return rows

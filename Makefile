@@ -1,0 +1,25 @@
+# Two entry points for a fresh machine (see README):
+#   make run   - set up .venv and ingest the sample drafts in raw/ into processed/
+#   make test  - set up .venv and run the test suite
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed-stamp
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+.PHONY: setup run test bench score
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/policy-pipeline ingest
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+score: $(STAMP)
+	$(VENV)/bin/policy-pipeline ingest --raw ../shared/seeds --out build/seeds
+	for ext in txt docx pdf; do $(VENV)/bin/python ../shared/score.py --out build/seeds --gold ../shared/gold --ext $$ext | tail -n 1; done

@@ -1,0 +1,1 @@
+"""Prefect flows: they wire `pipeline` stages into tasks and hold no parsing or extraction logic."""

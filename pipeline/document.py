@@ -1,0 +1,89 @@
+"""One document's normalised text → its rows in every table.
+
+    ParsedText → text_to_sections → text_to_metadata
+               → sections_to_responsibilities / sections_to_quantities → rows
+
+A pure function of the text, the rules and the source's identity: the same inputs give the same
+rows, which is what lets a rule change re-extract the corpus from cached text, and lets the
+incremental and fresh runs be compared row for row. Keywords (`terms`) depend on the text only and
+are computed separately (pipeline/terms.py) so that they can be cached across rule changes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+from pipeline.extract.metadata import text_to_metadata
+from pipeline.extract.quantities import sections_to_quantities
+from pipeline.extract.responsibilities import sections_to_responsibilities
+from pipeline.model import ParsedText
+from pipeline.rules import RuleSet
+from pipeline.sections import text_to_sections
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file in `raw/`, identified by its content."""
+
+    path: str  # as given to the run (relative to the raw folder's parent when possible)
+    name: str
+    sha256: str
+    size: int
+    format: str
+
+    @property
+    def doc_id(self) -> str:
+        return self.sha256[:16]
+
+
+@dataclass
+class DocRows:
+    """All rows one document contributes, keyed by table name."""
+
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def _page_range(parsed: ParsedText, start: int, end: int) -> tuple:
+    return parsed.page_at(start), parsed.page_at(max(start, end - 1))
+
+
+def document_rows(src: Source, parsed: ParsedText, rules: RuleSet) -> DocRows:
+    doc_id = src.doc_id
+    rv = rules.version
+    sections = text_to_sections(parsed, rules["sections.yaml"], doc_id=doc_id)
+    meta = text_to_metadata(parsed, sections, rules["metadata.yaml"])
+    resps = sections_to_responsibilities(parsed, sections, rules["responsibilities.yaml"])
+    qtys = sections_to_quantities(parsed, sections, meta, rules["quantities.yaml"])
+
+    date = dt.date.fromisoformat(meta.date) if meta.date else None
+    documents = [{
+        "doc_id": doc_id, "source_path": src.path, "source_name": src.name, "format": src.format,
+        "sha256": src.sha256, "size_bytes": src.size, "title": meta.title,
+        "doc_number": meta.doc_number, "issuers": meta.issuers, "date": date,
+        "is_draft": meta.is_draft, "period_start": meta.period_start, "period_end": meta.period_end,
+        "n_pages": parsed.n_pages, "n_chars": len(parsed.text), "n_sections": len(sections),
+        "parser": parsed.parser, "parser_version": parsed.parser_version, "rules_version": rv,
+    }]
+    text = parsed.text
+    secs = []
+    for s in sections:
+        p0, p1 = _page_range(parsed, s.start, s.end)
+        secs.append({
+            "doc_id": doc_id, "section_id": s.section_id, "parent_id": s.parent_id,
+            "ordinal": s.ordinal, "path": s.path, "level": s.level, "kind": s.kind,
+            "family": s.family, "label": s.label, "heading": s.heading,
+            "text": text[s.body_start:s.own_end].strip(), "start": s.start,
+            "body_start": s.body_start, "own_end": s.own_end, "end": s.end,
+            "page_start": p0, "page_end": p1, "rules_version": rv,
+        })
+    resp_rows = [{**asdict(r), "doc_id": doc_id, "page": parsed.page_at(r.start), "rules_version": rv}
+                 for r in resps]
+    qty_rows = [{**asdict(q), "doc_id": doc_id, "page": parsed.page_at(q.start), "rules_version": rv}
+                for q in qtys]
+    return DocRows({"documents": documents, "sections": secs,
+                    "responsibilities": resp_rows, "quantities": qty_rows})
+
+
+def section_texts(parsed: ParsedText, rows: DocRows) -> list[tuple[str, str]]:
+    """(section_id, heading + own text) for keyword extraction."""
+    return [(s["section_id"], f"{s['heading']}\n{s['text']}") for s in rows.tables["sections"]]

@@ -1,0 +1,99 @@
+"""One source file → all its rows, or one error: the unit of work a worker process runs.
+
+    sniff → (text cache | reader → normalise → cache) → document_rows → terms (cached by text)
+
+Everything here is plain Python: the Prefect flow and the worker pool only decide where and when
+this runs. A file either yields its complete rows or raises PipelineError; nothing in between.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pipeline.document import DocRows, Source, document_rows, section_texts
+from pipeline.errors import PipelineError
+from pipeline.parse import load_cached, parse_file, parser_version, store_cached
+from pipeline.readers import ReaderError, ReaderOptions
+from pipeline.rules import RuleSet
+from pipeline.terms import keyword_extractor, text_to_terms
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    """What a worker needs besides the file: built once per worker process."""
+
+    rules: RuleSet
+    options: ReaderOptions
+    cache_dir: Path
+    config_dir: Path
+    terms_per_section: int
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Source
+    abs_path: Optional[str]  # None: re-extract from the text cache only
+
+
+def get_parsed(job: Job, ctx: WorkContext):
+    src = job.source
+    version = parser_version(src.format, ctx.options)
+    parsed = load_cached(ctx.cache_dir, src.sha256, version)
+    if parsed is not None:
+        return parsed
+    if job.abs_path is None:
+        raise PipelineError("corrupt", "cached text is missing and no file was given", stage="cache")
+    try:
+        parsed = parse_file(Path(job.abs_path), src.format, ctx.options)
+    except ReaderError as e:
+        raise PipelineError(e.reason, e.message, stage="parse") from None
+    store_cached(ctx.cache_dir, src.sha256, parsed)
+    return parsed
+
+
+def _terms_cache(ctx: WorkContext, sha256: str) -> Path:
+    return Path(ctx.cache_dir) / "terms" / sha256[:2] / f"{sha256}.k{ctx.terms_per_section}.json"
+
+
+def terms_rows(src: Source, rows: DocRows, ctx: WorkContext, parsed) -> list[dict]:
+    """Keywords per section, reusing earlier results for any section whose text is unchanged."""
+    path = _terms_cache(ctx, src.sha256)
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        cache = {}
+    out, fresh = [], {}
+    extractor = None
+    for section_id, text in section_texts(parsed, rows):
+        key = hashlib.sha1(text.encode("utf-8")).hexdigest()
+        terms = cache.get(key)
+        if terms is None:
+            extractor = extractor or keyword_extractor(str(ctx.config_dir), str(Path(ctx.cache_dir) / "jieba"))
+            terms = text_to_terms(text, extractor, ctx.terms_per_section)
+        fresh[key] = terms
+        out += [{"doc_id": src.doc_id, "section_id": section_id, "rank": i + 1, "term": w, "weight": s}
+                for i, (w, s) in enumerate(terms)]
+    if fresh.keys() != cache.keys():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(fresh, fh, ensure_ascii=False)
+        os.replace(tmp, path)
+    return out
+
+
+def process_job(job: Job, ctx: WorkContext) -> DocRows:
+    parsed = get_parsed(job, ctx)
+    try:
+        rows = document_rows(job.source, parsed, ctx.rules)
+        rows.tables["terms"] = terms_rows(job.source, rows, ctx, parsed)
+    except MemoryError:
+        raise
+    except Exception as e:  # a bug in a stage must not take the batch down; it is reported as one
+        raise PipelineError("extraction_failed", f"{type(e).__name__}: {e}", stage="extract") from e
+    return rows

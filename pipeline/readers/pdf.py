@@ -1,0 +1,544 @@
+"""PDF reader: characters with boxes → lines → page furniture removed → paragraphs.
+
+Two backends deliver the same thing, a list of `_Char` (text + box in top-down page
+coordinates) per page; everything after that is shared, so both produce the same paragraphs:
+
+    page_chars (pdfplumber | pypdfium2) → chars_to_lines → drop_furniture → lines_to_paras
+
+Lines: chars are grouped by vertical overlap and ordered by x. Ordering by x (not by content
+stream order) is what repairs pypdfium2's `11∶` for a `1∶1` whose colon is drawn later in
+another font. Spaces come only from the source (a space glyph, or a gap wider than a glyph).
+
+Furniture: running headers/footers and page counters are dropped from the outer edge of each
+page inwards: page-number shapes (`— 3 —`, `- 3 -`, `第3页`, `1/6`, `3`), a browser print's
+date-time header and URL footer, and any line repeated at the same height on at least half
+of the pages (digits ignored, so `第 3 页`-style counters inside a title repeat too).
+
+Paragraphs: a wrapped line is recognised by geometry. Line i continues into line i+1 when the
+first unbreakable unit of i+1 (a CJK character with the closing punctuation glued to it, or an
+ASCII word) would not have fitted in the room left at the end of i before the right edge of
+the text block. If it would have fitted, the line was ended on purpose. Inside the narrow band
+where measurement cannot tell, a line ending in sentence punctuation ends the paragraph.
+Besides: a heading marker (一、 （一） 1. 1、 （1） ① 专栏 附件 …) always starts a paragraph; a
+first-line indent or an extra-large vertical gap starts one; and across a page break a short
+last line that does not end a sentence continues onto the next page (files converted from
+another PDF often carry such a break: "培育建成 5" ⏎ "个具有…"). A paragraph keeps the
+page where it starts. Wrapped lines are joined without a space unless the source had one.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+from typing import Iterator, Optional
+
+from pipeline.model import Para
+from pipeline.readers import ReaderError, ReaderOptions
+
+BACKENDS = ("pdfplumber", "pypdfium2")
+
+
+@dataclass(slots=True)
+class _Char:
+    text: str
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+    size: float
+    upright: bool = True
+
+
+@dataclass
+class _Page:
+    number: int  # 1-based
+    width: float
+    height: float
+    chars: list[_Char]
+    garbled: int = 0  # glyphs without a Unicode mapping ("(cid:NN)", U+FFFD)
+
+
+@dataclass
+class _Line:
+    page: int
+    text: str
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+    size: float
+    head_width: float  # width of the first unbreakable unit (see module doc)
+    lead_space: bool = False  # the source drew a space before the first glyph
+    trail_space: bool = False  # ... or after the last one
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends
+# ---------------------------------------------------------------------------------------------
+
+_CID_RE = re.compile(r"^\(cid:\d+\)$")
+_REPLACEMENT = "\ufffd"
+
+
+def _is_garbled_glyph(text: str) -> bool:
+    return text == _REPLACEMENT or bool(_CID_RE.match(text))
+
+
+def _has_near_duplicates(chars: list[dict], tolerance: float = 1.0) -> bool:
+    """Cheap test for "fake bold" (each glyph drawn twice at almost the same spot)."""
+    keyed = sorted(chars, key=lambda c: (c["text"], c["top"], c["x0"]))
+    for a, b in zip(keyed, keyed[1:]):
+        if (a["text"] == b["text"] and not a["text"].isspace()
+                and abs(a["top"] - b["top"]) <= tolerance and abs(a["x0"] - b["x0"]) <= tolerance):
+            return True
+    return False
+
+
+def _pages_pdfplumber(path: Path) -> Iterator[_Page]:
+    import pdfplumber
+    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+
+    try:
+        pdf = pdfplumber.open(str(path))
+    except Exception as exc:  # pdfplumber wraps every pdfminer failure in PdfminerException
+        cause = exc.__cause__ or (exc.args[0] if exc.args else None)
+        if isinstance(cause, (PDFPasswordIncorrect, PDFEncryptionError)) or isinstance(exc, (PDFPasswordIncorrect, PDFEncryptionError)):
+            raise ReaderError("encrypted", f"{path.name} needs a password to open") from exc
+        raise ReaderError("corrupt", f"{path.name} does not open as a PDF: {exc!r}") from exc
+    with pdf:
+        try:
+            pages = list(pdf.pages)
+        except Exception as exc:
+            raise ReaderError("corrupt", f"{path.name}: page tree unreadable: {exc!r}") from exc
+        for number, page in enumerate(pages, start=1):
+            try:
+                raw = page.chars
+                # page.dedupe_chars() is quadratic (sorted(key=list.index)); only pay for it
+                # when the page really has doubled glyphs.
+                if _has_near_duplicates(raw):
+                    raw = page.dedupe_chars().chars
+                width, height = float(page.width), float(page.height)
+            except Exception as exc:
+                raise ReaderError("corrupt", f"{path.name}: page {number} unreadable: {exc!r}") from exc
+            chars = []
+            garbled = 0
+            for c in raw:
+                text = c["text"]
+                if _is_garbled_glyph(text):
+                    garbled += 1
+                    text = _REPLACEMENT
+                chars.append(_Char(text, float(c["x0"]), float(c["x1"]), float(c["top"]),
+                                   float(c["bottom"]), float(c.get("size") or 0.0), bool(c.get("upright", True))))
+            page.close()
+            yield _Page(number, width, height, chars, garbled)
+
+
+def _dedupe(chars: list[_Char], tolerance: float = 1.0) -> list[_Char]:
+    """Drop glyphs repeated at (almost) the same place: the "fake bold" trick."""
+    keyed = sorted(range(len(chars)), key=lambda i: (chars[i].text, chars[i].top, chars[i].x0))
+    drop = set()
+    for prev, cur in zip(keyed, keyed[1:]):
+        a, b = chars[prev], chars[cur]
+        if (a.text == b.text and not a.text.isspace() and abs(a.top - b.top) <= tolerance
+                and abs(a.x0 - b.x0) <= tolerance and prev not in drop):
+            drop.add(cur)
+    return [c for i, c in enumerate(chars) if i not in drop] if drop else chars
+
+
+def _pages_pypdfium2(path: Path) -> Iterator[_Page]:
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) == raw.FPDF_ERR_PASSWORD or "password" in str(exc).lower():
+            raise ReaderError("encrypted", f"{path.name} needs a password to open") from exc
+        raise ReaderError("corrupt", f"{path.name} does not open as a PDF: {exc}") from exc
+    try:
+        left, bottom, right, top = (ctypes.c_double() for _ in range(4))
+        rect = raw.FS_RECTF()
+        for index in range(len(pdf)):
+            number = index + 1
+            try:
+                page = pdf[index]
+                width, height = page.get_size()
+                textpage = page.get_textpage()
+            except pdfium.PdfiumError as exc:
+                raise ReaderError("corrupt", f"{path.name}: page {number} unreadable: {exc}") from exc
+            tp = textpage.raw
+            chars = []
+            garbled = 0
+            for k in range(textpage.count_chars()):
+                if raw.FPDFText_IsGenerated(tp, k) == 1:  # pdfium's own spaces and line breaks
+                    continue
+                code = raw.FPDFText_GetUnicode(tp, k)
+                unmapped = raw.FPDFText_HasUnicodeMapError(tp, k) == 1
+                if unmapped or code in (0, 0xFFFD, 0xFFFE):
+                    garbled += 1
+                    text = _REPLACEMENT
+                elif code < 0x20 and code not in (0x09,):
+                    continue
+                else:
+                    text = chr(code)
+                # The loose box spans the glyph's advance and the font's height, like pdfminer's.
+                if not raw.FPDFText_GetLooseCharBox(tp, k, ctypes.byref(rect)):
+                    if not raw.FPDFText_GetCharBox(tp, k, ctypes.byref(left), ctypes.byref(right),
+                                                   ctypes.byref(bottom), ctypes.byref(top)):
+                        continue
+                    x0, x1, y0, y1 = left.value, right.value, bottom.value, top.value
+                else:
+                    x0, x1, y0, y1 = rect.left, rect.right, rect.bottom, rect.top
+                size = raw.FPDFText_GetFontSize(tp, k) or (y1 - y0)
+                angle = raw.FPDFText_GetCharAngle(tp, k)
+                upright = angle < 0 or min(angle, 2 * math.pi - angle) < 0.05
+                chars.append(_Char(text, x0, x1, height - y1, height - y0, float(size), upright))
+            textpage.close()
+            page.close()
+            yield _Page(number, float(width), float(height), _dedupe(chars), garbled)
+    finally:
+        pdf.close()
+
+
+_BACKEND_FUNCS = {"pdfplumber": _pages_pdfplumber, "pypdfium2": _pages_pypdfium2}
+
+
+# ---------------------------------------------------------------------------------------------
+# Characters → lines
+# ---------------------------------------------------------------------------------------------
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return (0x2E80 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFFEF
+            or 0x3000 <= o <= 0x303F or 0x20000 <= o <= 0x3FFFF or ch in "“”‘’…—·")
+
+
+# Characters that may not start a line (kinsoku): they travel with the character before them.
+_CLOSERS = set("，。、；：？！）》」』】〕〉”’%‰…—·．,.;:?!)]}％")
+# Characters that may not end a line: they travel with the character after them.
+_OPENERS = set("（《「『【〔〈“‘([{")
+
+
+def _is_ascii_word_char(ch: str) -> bool:
+    return ch.isascii() and not ch.isspace() and ch not in _OPENERS
+
+
+def _head_width(glyphs: list[_Char]) -> float:
+    first = glyphs[0]
+    k = 0
+    if first.text.isascii() and first.text.isalnum():
+        while (k + 1 < len(glyphs) and _is_ascii_word_char(glyphs[k + 1].text)
+               and glyphs[k + 1].x0 - glyphs[k].x1 < 0.2 * max(first.size, 1.0)):
+            k += 1
+    elif first.text in _OPENERS and len(glyphs) > 1:
+        k = 1
+    while k + 1 < len(glyphs) and glyphs[k + 1].text in _CLOSERS:
+        k += 1
+    return glyphs[k].x1 - first.x0
+
+
+def _line_from_chars(page: int, chars: list[_Char]) -> Optional[_Line]:
+    chars.sort(key=lambda c: c.x0)
+    glyphs = [c for c in chars if not c.text.isspace()]
+    if not glyphs:
+        return None
+    size = median(c.size for c in glyphs) or (glyphs[0].bottom - glyphs[0].top) or 10.0
+    out: list[str] = []
+    prev: Optional[_Char] = None
+    pending_space = False
+    for c in chars:
+        if c.text.isspace():
+            pending_space = prev is not None
+            continue
+        if prev is not None:
+            gap = c.x0 - prev.x1
+            # CJK is set solid, so a gap next to it must be wide (a half-width space is
+            # 0.5em) before it counts; Latin word spaces can be as narrow as 0.2em.
+            cjk = _is_cjk(prev.text[-1]) or _is_cjk(c.text[0])
+            wide = gap > (0.4 if cjk else 0.2) * size
+            if pending_space or wide:
+                out.append(" ")
+        out.append(c.text)
+        prev = c
+        pending_space = False
+    return _Line(
+        page=page,
+        text="".join(out),
+        x0=glyphs[0].x0,
+        x1=max(c.x1 for c in glyphs),
+        top=min(c.top for c in glyphs),
+        bottom=max(c.bottom for c in glyphs),
+        size=size,
+        head_width=_head_width(glyphs),
+        lead_space=chars[0].text.isspace(),
+        trail_space=chars[-1].text.isspace(),
+    )
+
+
+def chars_to_lines(page: _Page) -> list[_Line]:
+    """Group a page's glyphs into lines, top to bottom."""
+    chars = page.chars
+    upright = [c for c in chars if c.upright]
+    # Rotated glyphs that are a small minority are watermarks or stamps, not body text.
+    if len(upright) >= 0.9 * len(chars):
+        chars = upright
+    chars = sorted(chars, key=lambda c: ((c.top + c.bottom) / 2, c.x0))
+    groups: list[list[_Char]] = []
+    band_top = band_bottom = 0.0
+    for c in chars:
+        h = max(c.bottom - c.top, 0.1)
+        if groups:
+            overlap = min(c.bottom, band_bottom) - max(c.top, band_top)
+            if overlap >= 0.5 * min(h, band_bottom - band_top):
+                groups[-1].append(c)
+                if h > band_bottom - band_top and not c.text.isspace():
+                    band_top, band_bottom = c.top, c.bottom
+                continue
+        groups.append([c])
+        band_top, band_bottom = c.top, c.bottom
+    lines = [_line_from_chars(page.number, g) for g in groups]
+    return sorted((ln for ln in lines if ln is not None), key=lambda ln: ln.top)
+
+
+# ---------------------------------------------------------------------------------------------
+# Page furniture
+# ---------------------------------------------------------------------------------------------
+
+_DASHES = r"[-—–－―‒~～_·•\s]*"
+_PAGE_NUMBER_RES = [
+    re.compile(rf"^{_DASHES}\d{{1,4}}{_DASHES}$"),  # 3 | - 3 - | — 3 —
+    re.compile(rf"^{_DASHES}[ivxlcIVXLC]{{1,6}}{_DASHES}$"),
+    re.compile(r"^第\s*\d{1,4}\s*页\s*[,，/]?\s*(共\s*\d{1,4}\s*页)?$"),
+    re.compile(r"^共\s*\d{1,4}\s*页\s*[,，/]?\s*第\s*\d{1,4}\s*页$"),
+    re.compile(r"^\d{1,4}\s*/\s*\d{1,4}$"),  # 1/6
+    re.compile(r"^(page|p\.?)\s*\d{1,4}(\s*(of|/)\s*\d{1,4})?$", re.I),
+    re.compile(r"^\d{1,4}\s*of\s*\d{1,4}$", re.I),
+]
+# A browser's print header starts with the date and time; its footer with the page URL.
+_DATETIME_RE = re.compile(
+    r"^(\d{4}[/.\-年]\d{1,2}[/.\-月]\d{1,2}日?|\d{1,2}/\d{1,2}/\d{2,4},?)\s*(上午|下午|AM|PM)?\s*\d{1,2}:\d{2}",
+    re.I,
+)
+_URL_RE = re.compile(r"^(https?|file)://|^about:blank|^www\.", re.I)
+_MAX_FURNITURE_LINES = 3  # per page edge
+
+
+def _is_page_number(text: str) -> bool:
+    t = text.strip()
+    return any(r.match(t) for r in _PAGE_NUMBER_RES)
+
+
+def _is_browser_furniture(text: str) -> bool:
+    t = text.strip()
+    return bool(_DATETIME_RE.match(t) or _URL_RE.match(t))
+
+
+def _repeat_key(text: str) -> str:
+    return re.sub(r"\d+", "#", re.sub(r"\s+", "", text))
+
+
+def _repeated_lines(pages: list[list[_Line]]) -> set[int]:
+    """ids of edge lines whose text (digits ignored) recurs at the same height on ≥ half the pages."""
+    if len(pages) < 2:
+        return set()
+    need = max(2, math.ceil(len(pages) / 2))
+    groups: dict[tuple[str, str], list[_Line]] = defaultdict(list)
+    for lines in pages:
+        edge = {"top": lines[:_MAX_FURNITURE_LINES], "bottom": lines[-_MAX_FURNITURE_LINES:]}
+        for zone, zone_lines in edge.items():
+            for ln in zone_lines:
+                groups[(zone, _repeat_key(ln.text))].append(ln)
+    found: set[int] = set()
+    for members in groups.values():
+        if len({ln.page for ln in members}) < need:
+            continue
+        members = sorted(members, key=lambda ln: ln.top)
+        # The largest set of occurrences within 3pt of each other (the header's fixed position).
+        best: list[_Line] = []
+        j = 0
+        for i in range(len(members)):
+            while members[i].top - members[j].top > 3.0:
+                j += 1
+            window = members[j : i + 1]
+            if len({ln.page for ln in window}) > len({ln.page for ln in best}):
+                best = window
+        if len({ln.page for ln in best}) >= need:
+            found.update(id(ln) for ln in best)
+    return found
+
+
+def drop_furniture(pages: list[list[_Line]]) -> list[list[_Line]]:
+    """Remove running headers, footers and page counters from each page's outer lines."""
+    repeated = _repeated_lines(pages)
+
+    def is_furniture(ln: _Line) -> bool:
+        return id(ln) in repeated or _is_page_number(ln.text) or _is_browser_furniture(ln.text)
+
+    out = []
+    for lines in pages:
+        lines = list(lines)
+        for _ in range(_MAX_FURNITURE_LINES):
+            if lines and is_furniture(lines[0]):
+                lines.pop(0)
+        for _ in range(_MAX_FURNITURE_LINES):
+            if lines and is_furniture(lines[-1]):
+                lines.pop()
+        out.append(lines)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines → paragraphs
+# ---------------------------------------------------------------------------------------------
+
+_CN_NUM = "一二三四五六七八九十百零〇"
+_MARKER_RE = re.compile(
+    rf"""^(
+        [{_CN_NUM}]+\s*[、.．]                       # 一、
+      | [（(]\s*[{_CN_NUM}]+\s*[）)]                # （一） (一)
+      | \d{{1,3}}\s*(?:[、．]|\.(?!\d))             # 1、 1. (not 1.5)
+      | [（(]\s*\d{{1,3}}\s*[）)]                   # （1） (1)
+      | [①-⑳⑴-⒇⒈-⒛]                              # ① ⑴ ⒈
+      | 第[{_CN_NUM}\d]+[章节条部分篇]               # 第一章
+      | 专栏\s*(?:[\d{_CN_NUM}]+|[:：\s]|$)          # 专栏 3 / 专栏：
+      | 附件\s*(?:[\d{_CN_NUM}]+|[:：\s]|$)          # 附件1 / 附件：
+    )""",
+    re.X,
+)
+# Markup the seed texts carry into their PDFs; it is not a marker but may precede one.
+_LEADING_MARKUP_RE = re.compile(r"^(?:\s|\*\*|#+|\[bookmark:[^\]]*\])+")
+_TERMINAL = set("。！？；：!?;:…）)」』”】")
+_SENTENCE_PUNCT = set("。，；！？,;!?")
+
+
+def starts_with_marker(text: str) -> bool:
+    return bool(_MARKER_RE.match(_LEADING_MARKUP_RE.sub("", text)))
+
+
+def _mode_edge(values: list[float], pick_max: bool) -> Optional[float]:
+    """The most common position (±1pt), e.g. the right edge most full lines end at."""
+    if not values:
+        return None
+    counts = Counter(round(v) for v in values)
+    best = max(counts, key=lambda v: (counts[v - 1] + counts[v] + counts[v + 1], v if pick_max else -v))
+    near = [v for v in values if abs(v - best) <= 1.5]
+    return max(near) if pick_max else min(near)
+
+
+@dataclass
+class _Frame:
+    left: float
+    right: float
+    gap: float  # the usual vertical gap between consecutive lines of a paragraph
+
+
+def _frame(lines: list[_Line], fallback: Optional[_Frame] = None) -> Optional[_Frame]:
+    if not lines:
+        return fallback
+    lo = min(ln.x0 for ln in lines)
+    hi = max(ln.x1 for ln in lines)
+    long_lines = [ln for ln in lines if ln.x1 - ln.x0 > 0.5 * (hi - lo)]
+    right = _mode_edge([ln.x1 for ln in long_lines], pick_max=True)
+    left = _mode_edge([ln.x0 for ln in lines], pick_max=False)
+    gaps = [b.top - a.bottom for a, b in zip(lines, lines[1:]) if b.page == a.page and b.top > a.bottom]
+    gap = median(gaps) if gaps else (fallback.gap if fallback else 0.5 * lines[0].size)
+    if right is None or left is None:
+        return fallback
+    return _Frame(left, right, gap)
+
+
+def _heading_like(para_lines: list[_Line]) -> bool:
+    return len(para_lines) == 1 and not any(ch in _SENTENCE_PUNCT for ch in para_lines[0].text)
+
+
+def _continues(prev: _Line, nxt: _Line, para_lines: list[_Line], frame: _Frame, page_break: bool) -> bool:
+    if starts_with_marker(nxt.text):
+        return False
+    size = max(prev.size, nxt.size)
+    if not page_break:
+        if nxt.top - prev.bottom > frame.gap + 0.8 * size:
+            return False  # paragraph spacing
+        if len(para_lines) > 1 and abs(nxt.x0 - prev.x0) > 0.8 * size:
+            return False  # first-line indent / outdented next item
+    slack = frame.right - (prev.x1 + nxt.head_width)
+    ends_sentence = prev.text[-1] in _TERMINAL
+    if slack < -0.5:
+        return True  # the next line's first unit did not fit: a wrap
+    if slack <= 0.3 * size:
+        return not ends_sentence  # too close to measure
+    if page_break:
+        return not ends_sentence and not _heading_like(para_lines) and nxt.x0 <= frame.left + 0.8 * size
+    return False
+
+
+def _join(a: _Line, b: _Line, text: str) -> str:
+    # Wrapped Chinese never had a space; between ASCII words keep one only if the source drew it.
+    if (a.trail_space or b.lead_space) and text[-1:].isascii() and b.text[:1].isascii():
+        return text + " " + b.text
+    return text + b.text
+
+
+def lines_to_paras(pages: list[list[_Line]], page_sizes: list[tuple[float, float]]) -> list[Para]:
+    all_lines = [ln for lines in pages for ln in lines]
+    doc_frame = _frame(all_lines)
+    if doc_frame is None:
+        return []
+    common_size = Counter((round(w), round(h)) for w, h in page_sizes).most_common(1)[0][0]
+    frames = []
+    for lines, (w, h) in zip(pages, page_sizes):
+        # Landscape or odd-sized pages have their own text block.
+        frames.append(_frame(lines, doc_frame) if (round(w), round(h)) != common_size else doc_frame)
+
+    paras: list[Para] = []
+    para_lines: list[_Line] = []
+    text = ""
+    prev: Optional[_Line] = None
+    for lines, frame in zip(pages, frames):
+        for i, ln in enumerate(lines):
+            if prev is not None and _continues(prev, ln, para_lines, frame, page_break=(i == 0)):
+                text = _join(prev, ln, text)
+                para_lines.append(ln)
+            else:
+                if para_lines:
+                    paras.append(Para(text.strip(), para_lines[0].page))
+                para_lines = [ln]
+                text = ln.text
+            prev = ln
+    if para_lines:
+        paras.append(Para(text.strip(), para_lines[0].page))
+    return [p for p in paras if p.text]
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+def read_pdf(path: Path, options: ReaderOptions) -> list[Para]:
+    path = Path(path)
+    backend = _BACKEND_FUNCS.get(options.pdf_backend)
+    if backend is None:
+        raise ValueError(f"unknown pdf_backend {options.pdf_backend!r}; choose one of {BACKENDS}")
+    pages: list[list[_Line]] = []
+    sizes: list[tuple[float, float]] = []
+    n_glyphs = 0
+    n_garbled = 0
+    for page in backend(path):
+        n_glyphs += sum(1 for c in page.chars if not c.text.isspace())
+        n_garbled += page.garbled
+        pages.append(chars_to_lines(page))
+        sizes.append((page.width, page.height))
+    if not pages:
+        raise ReaderError("corrupt", f"{path.name} has no pages")
+    if n_glyphs == 0:
+        raise ReaderError("no_text_layer", f"{path.name}: {len(pages)} page(s) without text (scanned?); OCR it first")
+    if n_garbled > options.max_garbled_ratio * n_glyphs:
+        raise ReaderError(
+            "garbled_text",
+            f"{path.name}: {n_garbled} of {n_glyphs} glyphs have no Unicode mapping (fonts without ToUnicode)",
+        )
+    return lines_to_paras(drop_furniture(pages), sizes)

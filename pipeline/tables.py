@@ -1,0 +1,195 @@
+"""The output contract: declared pyarrow schemas and an atomic, all-or-nothing table writer.
+
+Every table is written from records with its declared schema (pandas never infers a type).
+`SCHEMA_VERSION` changes whenever a column is added, removed or changes meaning; it is stored in
+each file's metadata. A set of tables is replaced as one unit (`write_tables`): all files are first
+written into a staging folder inside the output folder, a COMMIT marker is written, then each file
+is renamed over the old one. A run killed before the marker leaves the previous tables untouched
+(the staging folder is discarded on the next write); a run killed after it is rolled forward by
+`recover()`, which every writer calls first.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = "1"
+
+_LINEAGE = [
+    pa.field("rules_version", pa.string()),
+    pa.field("run_id", pa.string()),
+]
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "documents": pa.schema([
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("source_path", pa.string(), nullable=False),
+        pa.field("source_name", pa.string()),
+        pa.field("format", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("size_bytes", pa.int64()),
+        pa.field("title", pa.string()),
+        pa.field("doc_number", pa.string()),
+        pa.field("issuers", pa.list_(pa.string())),
+        pa.field("date", pa.date32()),
+        pa.field("is_draft", pa.bool_()),
+        pa.field("period_start", pa.int16()),
+        pa.field("period_end", pa.int16()),
+        pa.field("n_pages", pa.int32()),
+        pa.field("n_chars", pa.int32()),
+        pa.field("n_sections", pa.int32()),
+        pa.field("parser", pa.string()),
+        pa.field("parser_version", pa.string()),
+        *_LINEAGE,
+    ]),
+    "sections": pa.schema([
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("section_id", pa.string(), nullable=False),
+        pa.field("parent_id", pa.string()),
+        pa.field("ordinal", pa.int32()),
+        pa.field("path", pa.string()),
+        pa.field("level", pa.int16()),
+        pa.field("kind", pa.string()),
+        pa.field("family", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("heading", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("start", pa.int32()),
+        pa.field("body_start", pa.int32()),
+        pa.field("own_end", pa.int32()),
+        pa.field("end", pa.int32()),
+        pa.field("page_start", pa.int32()),
+        pa.field("page_end", pa.int32()),
+        *_LINEAGE,
+    ]),
+    "responsibilities": pa.schema([
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("section_id", pa.string()),
+        pa.field("position", pa.int16()),
+        pa.field("agency_raw", pa.string()),
+        pa.field("agency", pa.string()),
+        pa.field("role", pa.string()),
+        pa.field("line_raw", pa.string()),
+        pa.field("start", pa.int32()),
+        pa.field("end", pa.int32()),
+        pa.field("page", pa.int32()),
+        pa.field("rule_id", pa.string()),
+        *_LINEAGE,
+    ]),
+    "quantities": pa.schema([
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("section_id", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("year", pa.int16()),
+        pa.field("comparator", pa.string()),
+        pa.field("value", pa.float64()),
+        pa.field("value_max", pa.float64()),
+        pa.field("unit", pa.string()),
+        pa.field("value_base", pa.float64()),
+        pa.field("unit_base", pa.string()),
+        pa.field("metric", pa.string()),
+        pa.field("raw", pa.string()),
+        pa.field("start", pa.int32()),
+        pa.field("end", pa.int32()),
+        pa.field("page", pa.int32()),
+        pa.field("rule_id", pa.string()),
+        *_LINEAGE,
+    ]),
+    "terms": pa.schema([
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("section_id", pa.string()),
+        pa.field("rank", pa.int16()),
+        pa.field("term", pa.string()),
+        pa.field("weight", pa.float64()),
+        pa.field("run_id", pa.string()),
+    ]),
+    "errors": pa.schema([
+        pa.field("source_path", pa.string(), nullable=False),
+        pa.field("sha256", pa.string()),
+        pa.field("stage", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("message", pa.string()),
+        pa.field("run_id", pa.string()),
+    ]),
+    "runs": pa.schema([
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("started_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("ended_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("trigger", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("rules_version", pa.string()),
+        pa.field("parser_versions", pa.string()),
+        pa.field("n_new", pa.int32()),
+        pa.field("n_changed", pa.int32()),
+        pa.field("n_unchanged", pa.int32()),
+        pa.field("n_removed", pa.int32()),
+        pa.field("n_failed", pa.int32()),
+        pa.field("seconds", pa.float64()),
+    ]),
+}
+
+TABLES = tuple(SCHEMAS)
+STAGING = ".staging"
+COMMIT = "COMMIT"
+
+
+def to_arrow(name: str, rows: Iterable[Mapping]) -> pa.Table:
+    """Rows (dicts) → a table with the declared schema; missing keys are nulls."""
+    schema = SCHEMAS[name]
+    rows = list(rows)
+    cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
+    return pa.Table.from_pydict(cols, schema=schema).replace_schema_metadata(
+        {"schema_version": SCHEMA_VERSION, "table": name})
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover(out: Path) -> None:
+    """Finish a committed write that was interrupted; discard uncommitted ones."""
+    staging = Path(out) / STAGING
+    if not staging.is_dir():
+        return
+    for d in sorted(staging.iterdir()):
+        if (d / COMMIT).exists():
+            for f in sorted(d.glob("*.parquet")):
+                os.replace(f, Path(out) / f.name)
+            _fsync_dir(Path(out))
+        shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_tables(out: Path, tables: Mapping[str, pa.Table]) -> None:
+    """Replace the given tables in `out` as one unit (see module docstring)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    recover(out)
+    stage = out / STAGING / uuid.uuid4().hex
+    stage.mkdir(parents=True)
+    for name, table in tables.items():
+        path = stage / f"{name}.parquet"
+        pq.write_table(table, path, compression="zstd")
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
+    (stage / COMMIT).write_text("\n".join(tables))
+    _fsync_dir(stage)
+    recover(out)
+
+
+def read_table(out: Path, name: str) -> pa.Table:
+    """The current table, or an empty one with the declared schema when none was written yet."""
+    path = Path(out) / f"{name}.parquet"
+    if not path.exists():
+        return SCHEMAS[name].empty_table()
+    return pq.read_table(path, schema=SCHEMAS[name])

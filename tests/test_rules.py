@@ -1,0 +1,74 @@
+"""Rule files: every rule's examples and counter-examples, and refusal of broken files."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from pipeline.rules import RuleFileError, load_rules, rule_file_models
+
+ALL_RULES = []
+for _model in rule_file_models():
+    from pipeline.rules import load_rule_file
+
+    _obj, _ = load_rule_file(ROOT / "config" / _model.filename, _model)
+    if _obj is not None:
+        ALL_RULES += [(_model.filename, r) for r in _obj.all_rules()]
+
+
+@pytest.mark.parametrize("filename,rule", ALL_RULES, ids=[f"{f}:{r.id}" for f, r in ALL_RULES])
+def test_rule_examples(filename, rule):
+    for ex in rule.examples:
+        assert rule.rx.search(ex), f"{filename}:{rule.id} misses its example {ex!r}"
+    for ex in rule.counter_examples:
+        assert not rule.rx.search(ex), f"{filename}:{rule.id} matches its counter-example {ex!r}"
+
+
+def test_every_rule_file_loads(rules):
+    assert set(rules.files) == {m.filename for m in rule_file_models()}
+    assert len(rules.version) == 16
+
+
+@pytest.fixture
+def config_copy(tmp_path):
+    dst = tmp_path / "config"
+    shutil.copytree(ROOT / "config", dst)
+    return dst
+
+
+def test_broken_pattern_is_refused_with_file_rule_and_reason(config_copy):
+    p = config_copy / "sections.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace(
+        "pattern: '^(?P<label>[（(]\\s*(?P<num>[一二", "pattern: '^(?P<label>[（(\\s*(?P<num>[一二", 1), encoding="utf-8")
+    with pytest.raises(RuleFileError) as e:
+        load_rules(config_copy)
+    (file, rule_id, reason), = e.value.problems
+    assert file.endswith("sections.yaml") and rule_id == "paren_cn" and "does not compile" in reason
+
+
+def test_failing_example_and_unknown_key_are_both_reported(config_copy):
+    p = config_copy / "sections.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("    rank: 6\n", "    rank: 6\n    colour: red\n", 1),
+                 encoding="utf-8")
+    m = config_copy / "metadata.yaml"
+    m.write_text(m.read_text(encoding="utf-8").replace('examples: ["（征求意见稿）"', 'examples: ["（意见稿）"', 1),
+                 encoding="utf-8")
+    with pytest.raises(RuleFileError) as e:
+        load_rules(config_copy)
+    by_file = {(f.rsplit("/", 1)[-1], rid): reason for f, rid, reason in e.value.problems}
+    assert "Extra inputs are not permitted" in by_file[("sections.yaml", "box")]
+    assert "example not matched: '（意见稿）'" in by_file[("metadata.yaml", "draft_marker")]
+
+
+def test_rules_version_follows_the_rule_files(config_copy):
+    before = load_rules(config_copy).version
+    p = config_copy / "metadata.yaml"
+    p.write_text(p.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
+    assert load_rules(config_copy).version != before
+
+
+def test_missing_rule_file_is_named(config_copy):
+    (config_copy / "metadata.yaml").unlink()
+    with pytest.raises(RuleFileError, match="metadata.yaml.*missing"):
+        load_rules(config_copy)

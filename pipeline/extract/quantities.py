@@ -1,8 +1,652 @@
-"""Placeholder: being written (sections_to_quantities)."""
-from typing import ClassVar
+"""Sections → quantities: the figures an analyst would put in a table (GUIDE.md, "Quantities").
 
-from pipeline.rules import RuleFile
+Invariants:
+- Every rule is data in `config/quantities.yaml`; this module only combines them. Figures are
+  found by patterns that start on a digit, a Chinese numeral or a fixed word, over a section's own
+  text with line breaks removed (a PDF wrap `培育建成 5⏎个…` is one figure); a map keeps every
+  `start`/`end` an offset into `parsed.text`, and `raw` is `parsed.text[start:end]` as written.
+- A number inside an excluded span (years, dates, plan periods, document numbers, names such as
+  `5G` `“20+8”` `十三五` `一带一路`, ordinals, time spans) never starts a figure: those spans are
+  blanked before figures are looked for, with offsets unchanged.
+- `value` is the number as written in the unit as written (`550` `亿元`; `百亿级` → 100 `亿元`);
+  `value_max` is set only for `comparator == "range"`. `value_base`/`unit_base` normalise the
+  magnitude: `550 亿元` → 5.5e10 `元`; a share is a fraction: `30 %` → 0.3 with unit_base `"1"`;
+  a bare magnitude (`50 亿`) has unit_base None because its base unit is not written.
+- Kind: `term` when a rule says so (有效期5年); `target` when a `到20XX年` governs the sentence;
+  `funding` when the sentence holds a support word (资助, 补助, 给予 … or, outside any target
+  context, 支持); otherwise the governing year mark (its sentence, then earlier sentences of the
+  section, then the headings and text of its ancestors) decides target or baseline; a figure in a
+  status section (现状) with no year is a baseline; anything else is a target of the plan's end year.
+- `year`: targets take the governing target year, else `meta.period_end`; baselines the year
+  written for them; funding only a year written in its own sentence.
+- `section_id` is the innermost section whose own text holds the figure (`section_at`), None in
+  the preamble.
+"""
+from __future__ import annotations
+
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Optional
+
+import cn2an
+import regex
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from pipeline.model import DocumentMeta, ParsedText, Quantity, Section
+from pipeline.rules import Rule, RuleFile
+from pipeline.sections import section_at
+
+Comparator = Literal[">=", ">", "<=", "<", "~", "=", "range"]
+
+MACRO = regex.compile(r"<<([A-Z_]+)>>")
+BLANK = "\ue000"  # private-use character that replaces excluded spans: matches no pattern
+SENTENCE_ENDS = "。！？!?"
+PART_ENDS = SENTENCE_ENDS + "；;"
+CLAUSE_ENDS = PART_ENDS + "，,：:"
+WINDOW = 16  # characters looked at before a number for its comparator / rate words
+METRIC_MAX = 24
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule file schema
+
+
+class UnitTable(BaseModel):
+    """The unit vocabulary; the UNIT-family macros are generated from it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scalable: list[str]
+    plain: list[str]
+    magnitudes: dict[str, float]
+    bare_magnitudes: list[str] = []
+    per: list[str] = []
+    fractions: dict[str, float] = {}
+    counts: list[str] = []
+    not_after_chinese: list[str] = []
+    duration: list[str] = []
+    scale_default: str = "元"
+
+
+class FigureRule(Rule):
+    """A figure shape; named groups num / num_max / left / right / unit."""
+
+    shape: Literal["single", "range", "ratio", "scale"] = "single"
+    kind: Optional[Literal["term"]] = None  # a fixed kind (有效期5年 → term)
+    comparator: Optional[Comparator] = None  # a fixed comparator (百亿级 → >=)
+    fixed_unit: Optional[str] = None  # a unit the pattern implies (百分之三十 → %)
+
+
+class ComparatorRule(Rule):
+    comparator: Literal[">=", ">", "<=", "<", "~", "="]
+    side: Literal["before", "after"]
+
+
+class YearRule(Rule):
+    role: Literal["target", "baseline", "plain", "reference"]
+    year: Optional[int] = None  # fixed year for marks naming a plan (到“十四五”末 → 2025)
+
+
+def _alternation(words) -> str:
+    """Longest first, so that 个百分点 is tried before 个 and 千瓦时 before 千瓦."""
+    return "|".join(regex.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
+
+
+def units_to_macros(units: dict) -> dict[str, str]:
+    """The UNIT family of macros, generated from the `units` table of the rule file."""
+    t = UnitTable.model_validate(units)
+    mag = _alternation(t.magnitudes)
+    scal = _alternation(t.scalable)
+    per = f"(?:\\s*/\\s*(?:{_alternation(t.per)}))?" if t.per else ""
+    bare = f"|(?:{_alternation(t.bare_magnitudes)})" if t.bare_magnitudes else ""
+
+    def unit(excluded=()):
+        plain = [u for u in t.plain if u not in excluded]
+        scalable = [u for u in t.scalable if u not in excluded]
+        return (f"(?:(?:{_alternation(plain)})|(?:(?:{mag})?(?:{_alternation(scalable)}){per}){bare})")
+
+    return {"MAG": f"(?:{mag})", "SCALED_UNIT": f"(?:{scal})", "UNIT": unit(),
+            "CN_UNIT": unit(set(t.not_after_chinese))}
+
+
+def expand_macros(pattern: str, macros: dict[str, str]) -> str:
+    for _ in range(10):  # macros may use macros; ten levels is far more than needed
+        new = MACRO.sub(lambda m: macros[m.group(1)] if m.group(1) in macros else m.group(0), pattern)
+        if new == pattern:
+            break
+        pattern = new
+    return pattern
 
 
 class QuantityRules(RuleFile):
     filename: ClassVar[str] = "quantities.yaml"
+
+    macros: dict[str, str] = {}
+    units: UnitTable
+    exclusions: list[Rule]
+    figures: list[FigureRule]
+    comparators: list[ComparatorRule]
+    years: list[YearRule]
+    year_masks: list[Rule]
+    funding_cues: Rule
+    support_cues: Rule
+    future_cues: Rule
+    threshold_words: Rule
+    target_headings: Rule
+    status_headings: Rule
+    duration_context: Rule
+    rate: Rule
+    threshold_qualifier: Rule
+    clause_qualifier: Rule
+    list_joiner: Rule
+    metric_lead: Rule
+    metric_trail: Rule
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        """Replace `<<NAME>>` in every pattern before the patterns are compiled and checked."""
+        if not isinstance(data, dict) or "units" not in data:
+            return data
+        try:
+            macros = {**units_to_macros(data["units"]), **(data.get("macros") or {})}
+        except Exception:  # let field validation report the broken units table
+            return data
+
+        def walk(node):
+            if isinstance(node, dict):
+                return {k: (expand_macros(v, macros) if k == "pattern" and isinstance(v, str) else walk(v))
+                        for k, v in node.items()}
+            if isinstance(node, list):
+                return [walk(x) for x in node]
+            return node
+
+        return {k: (v if k in ("macros", "units") else walk(v)) for k, v in data.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Working records
+
+
+@dataclass
+class _Chunk:
+    """A section's own text (or the preamble) with line breaks removed."""
+
+    section: Optional[Section]
+    flat: str  # text without "\n"
+    offsets: list[int]  # offsets[i] = offset in parsed.text of flat[i]
+    masked: str = ""  # flat with excluded spans blanked
+    marks: list[tuple[int, int, str]] = field(default_factory=list)  # (pos, year, role)
+
+
+@dataclass
+class _Figure:
+    rule: FigureRule
+    start: int  # in chunk.flat: the number (or the fixed word)
+    end: int  # after the unit
+    value: float
+    value_max: Optional[float]
+    unit: str
+    comparator: str = "="
+    cmp_start: int = -1  # start of the `before` comparator word, if any
+    before_cmp: Optional[str] = None
+    after_end: int = -1  # end of the `after` comparator word, if any
+    lead: str = ""  # fixed words of the pattern before the number (有效期, 翻)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small conversions
+
+
+def numeral_to_float(s: str) -> Optional[float]:
+    """`1,000` → 1000; `5039.8` → 5039.8; `五` → 5; `百` → 100; `十二` → 12 (cn2an)."""
+    s = unicodedata.normalize("NFKC", s).replace(",", "").strip()
+    if not s:
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    if s[0] in "十百千":  # cn2an wants the leading 一 that writers drop (百亿 = 一百亿)
+        s = "一" + s
+    try:
+        return float(cn2an.cn2an(s, "smart"))
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
+def unit_to_base(value: float, unit: str, units: UnitTable) -> tuple[Optional[float], Optional[str]]:
+    """`550 亿元` → (5.5e10, 元); `30 %` → (0.3, "1"); `50 亿` → (5e9, None); `5 家` → (5, 家)."""
+    u = unicodedata.normalize("NFKC", unit)
+    if unit in units.fractions or u in units.fractions:
+        return value * units.fractions.get(unit, units.fractions.get(u, 1.0)), "1"
+    head, _, per = unit.partition("/")
+    for mag in sorted(units.magnitudes, key=len, reverse=True):
+        rest = head[len(mag):]
+        if head.startswith(mag) and head not in units.scalable and (not rest or rest in units.scalable):
+            base = value * units.magnitudes[mag]
+            if not rest:
+                return base, None
+            return base, rest + (f"/{per}" if per else "")
+    return value, unit
+
+
+def text_to_chunk(text: str, start: int, end: int, section: Optional[Section]) -> _Chunk:
+    """Cut `text[start:end]` and drop its line breaks, keeping the offset of every character."""
+    flat, offsets = [], []
+    for i in range(start, end):
+        c = text[i]
+        if c in "\r\n":
+            continue
+        flat.append(c)
+        offsets.append(i)
+    return _Chunk(section, "".join(flat), offsets)
+
+
+def _spans(rules: list[Rule], s: str) -> list[tuple[int, int]]:
+    return [m.span() for r in rules for m in r.rx.finditer(s)]
+
+
+def flat_to_masked(flat: str, rules: QuantityRules) -> str:
+    """Blank the excluded spans (same length, so positions are kept)."""
+    chars = list(flat)
+    for a, b in _spans(rules.exclusions, flat):
+        for i in range(a, b):
+            chars[i] = BLANK
+    return "".join(chars)
+
+
+def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[tuple[int, int, str]]:
+    """Year marks (position, year, role), titles of other documents and plan periods hidden."""
+    chars = list(flat)
+    for a, b in _spans(rules.year_masks, flat):
+        for i in range(a, b):
+            chars[i] = BLANK
+    hidden = "".join(chars)
+    taken: list[tuple[int, int]] = []
+    marks = []
+    for r in rules.years:  # earlier rules win on overlap
+        for m in r.rx.finditer(hidden):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            taken.append(m.span())
+            year = r.year if r.year is not None else int(m.group("year"))
+            marks.append((m.start(), year, r.role))
+    return sorted(marks)
+
+
+def _bounds(s: str, pos: int, ends: str) -> tuple[int, int]:
+    """The span around `pos` delimited by any of `ends` (the delimiter closes the span)."""
+    a = max((s.rfind(c, 0, pos) for c in ends), default=-1) + 1
+    b = min((i for i in (s.find(c, pos) for c in ends) if i >= 0), default=len(s))
+    return a, b
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def masked_to_figures(masked: str, rules: QuantityRules) -> list[_Figure]:
+    """Every figure in the blanked text; overlaps resolved by start, then length, then rule order."""
+    cands = []
+    for order, r in enumerate(rules.figures):
+        for m in r.rx.finditer(masked):
+            fig = match_to_figure(m, r, rules)
+            if fig is not None:
+                cands.append((m.start(), -(m.end() - m.start()), order, fig))
+    cands.sort(key=lambda c: c[:3])
+    out: list[_Figure] = []
+    last_end = -1
+    for start, _, _, fig in cands:
+        if start >= last_end:
+            out.append(fig)
+            last_end = fig.end
+    return out
+
+
+def match_to_figure(m, r: FigureRule, rules: QuantityRules) -> Optional[_Figure]:
+    g = m.groupdict()
+    unit = r.fixed_unit or (g.get("unit") or "").strip()
+    unit = "".join(unit.split())
+    if r.shape == "ratio":
+        left, right = numeral_to_float(g["left"]), numeral_to_float(g["right"])
+        if not left or right is None:
+            return None
+        return _Figure(r, m.start(), m.end(), right / left, None, "比例")
+    value = numeral_to_float(g["num"]) if g.get("num") else (1.0 if r.shape == "scale" else None)
+    if value is None:
+        return None
+    value_max = None
+    if r.shape == "range":
+        value_max = numeral_to_float(g["num_max"])
+        if value_max is None or value_max <= value:
+            return None
+    if r.shape == "scale" and unit in rules.units.magnitudes:
+        unit += rules.units.scale_default  # 百亿级 → 100 亿元
+    fig = _Figure(r, m.start(), m.end(), value, value_max, unit)
+    if g.get("num"):
+        fig.lead = m.string[m.start():m.start("num")].strip()
+    if r.comparator:
+        fig.comparator = r.comparator
+    elif r.shape == "range":
+        fig.comparator = "range"
+    return fig
+
+
+def figure_to_comparator(flat: str, fig: _Figure, floor: int, rules: QuantityRules) -> None:
+    """Set the comparator from the words around the figure (`after` words decide)."""
+    if fig.comparator == "range" or fig.rule.comparator:
+        return
+    after = flat[fig.end:fig.end + 8]
+    for r in rules.comparators:
+        if r.side == "after":
+            m = r.rx.search(after)
+            if m:
+                fig.comparator, fig.after_end = r.comparator, fig.end + m.end()
+                break
+    window_start = max(floor, fig.start - WINDOW)
+    best = _before_word(flat[window_start:fig.start], rules)
+    if best is not None:
+        fig.cmp_start, fig.before_cmp = window_start + best[0], best[1]
+    elif fig.unit in rules.units.fractions or fig.unit == "比例":
+        share = _share_before_word(flat, fig, floor, rules)
+        if share is not None:
+            fig.before_cmp = share[1]
+    if fig.before_cmp and fig.after_end < 0:
+        fig.comparator = fig.before_cmp
+
+
+def _before_word(window: str, rules: QuantityRules) -> Optional[tuple[int, str, int]]:
+    """The longest `before` comparator ending the window: (start in window, comparator, end)."""
+    best = None
+    for r in rules.comparators:
+        if r.side != "before":
+            continue
+        m = r.rx.search(window)
+        if m and (best is None or m.start() < best[0]):
+            best = (m.start(), r.comparator, m.end())
+    return best
+
+
+def _share_before_word(flat: str, fig: _Figure, floor: int, rules: QuantityRules):
+    """A share's comparator written before its base: `不超过总投资的50%` → <=."""
+    a, _ = _bounds(flat, fig.start, CLAUSE_ENDS)
+    a = max(a, floor)
+    prefix = flat[a:fig.start].rstrip()
+    if not prefix.endswith("的"):
+        return None
+    for k in range(len(prefix) - 1, 0, -1):  # nearest comparator first
+        best = _before_word(prefix[:k], rules)
+        if best is not None and not any(c.isdigit() for c in prefix[k:]):
+            return best
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Kind and year
+
+
+def _chain(sec: Optional[Section], by_id: dict[str, Section]) -> list[Section]:
+    """The section and its ancestors, innermost first."""
+    out = []
+    while sec is not None:
+        out.append(sec)
+        sec = by_id.get(sec.parent_id) if sec.parent_id else None
+    return out
+
+
+def _resolve(year: int, role: str, sentence: str, ctx_target: bool, ctx_status: bool,
+             meta: DocumentMeta, rules: QuantityRules) -> str:
+    """The kind a year mark gives: `plain` years before the plan period are baselines."""
+    if role in ("target", "baseline"):
+        return role
+    if meta.period_start is not None:
+        return "baseline" if year < meta.period_start else "target"
+    if meta.date and meta.date[:4].isdigit():
+        return "baseline" if year <= int(meta.date[:4]) else "target"
+    if ctx_target or rules.future_cues.rx.search(sentence):
+        return "target"
+    return "baseline"
+
+
+def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunks: dict[str, _Chunk],
+                        meta: DocumentMeta, rules: QuantityRules) -> tuple[str, Optional[int]]:
+    if fig.rule.kind:
+        return fig.rule.kind, None
+    flat = chunk.flat
+    s0, s1 = _bounds(flat, fig.start, SENTENCE_ENDS)
+    sentence = flat[s0:s1]
+    in_sentence = [mk for mk in chunk.marks if s0 <= mk[0] < s1 and mk[2] != "reference"]
+    before = [mk for mk in in_sentence if mk[0] < fig.start]
+    headings = [s.heading for s in chain]
+    ctx_status = any(rules.status_headings.rx.search(h) for h in headings)
+
+    # The governing year mark: its sentence (nearest before, else first after), earlier sentences
+    # of the section, then the ancestors' headings and text (nearest above first).
+    governing = before[-1] if before else (in_sentence[0] if in_sentence else None)
+    if governing is None:
+        earlier = [mk for mk in chunk.marks if mk[0] < s0 and mk[2] != "reference"]
+        if earlier:
+            governing = earlier[-1]
+    if governing is None:
+        for anc in chain[1:]:
+            ac = chunks.get(anc.section_id)
+            marks = [mk for mk in (ac.marks if ac else []) if mk[2] != "reference"]
+            if marks:
+                governing = marks[-1]
+                break
+    ctx_target = (any(rules.target_headings.rx.search(h) for h in headings)
+                  or (governing is not None and governing[2] == "target"))
+
+    sentence_target = [mk for mk in in_sentence if mk[2] == "target"]
+    if sentence_target:
+        return "target", (before[-1] if before and before[-1][2] == "target" else sentence_target[0])[1]
+    if rules.funding_cues.rx.search(sentence) or (
+            rules.support_cues.rx.search(sentence) and not ctx_target and meta.period_end is None):
+        return "funding", (in_sentence[0][1] if in_sentence else None)
+    if governing is not None:
+        kind = _resolve(governing[1], governing[2], sentence, ctx_target, ctx_status, meta, rules)
+        if kind == "baseline":
+            return "baseline", governing[1]
+        return "target", governing[1] if governing[2] == "target" or meta.period_start is None \
+            or governing[1] >= meta.period_start else meta.period_end
+    if ctx_status:
+        return "baseline", None
+    return "target", meta.period_end
+
+
+# ---------------------------------------------------------------------------------------------
+# Qualifiers
+
+
+def _joined(flat: str, a: _Figure, b: _Figure, rules: QuantityRules) -> bool:
+    """True when `b` is the next item of a list that `a` is in (100万元、70万元 / 65%和55%)."""
+    a_end = a.after_end if a.after_end >= 0 else a.end
+    b_start = b.cmp_start if b.cmp_start >= 0 else b.start
+    return bool(rules.list_joiner.rx.match(flat[a_end:b_start]))
+
+
+def figures_to_kept(flat: str, figs: list[_Figure], rules: QuantityRules) -> list[bool]:
+    """Which figures are quantities. Dropped: a duration word missing for 年 (5年 is a time
+    expression), and qualifiers - figures that only say which things are counted or measured."""
+    n = len(figs)
+    # a threshold word governs a whole list: 首次突破10亿元、50亿元、100亿元的企业
+    threshold = []
+    for i, fig in enumerate(figs):
+        start = fig.cmp_start if fig.cmp_start >= 0 else fig.start
+        threshold.append(fig.comparator in (">", ">=")
+                         or bool(rules.threshold_words.rx.search(flat[max(0, start - WINDOW):fig.start]))
+                         or (i > 0 and threshold[i - 1] and figs[i - 1].unit == fig.unit
+                             and _joined(flat, figs[i - 1], fig, rules)))
+    qualifier = [False] * n
+    for i in range(n - 1, -1, -1):
+        fig, later = figs[i], (figs[i + 1] if i + 1 < n else None)
+        if later is None:
+            continue
+        end = fig.after_end if fig.after_end >= 0 else fig.end
+        later_begin = later.cmp_start if later.cmp_start >= 0 else later.start
+        _, part_end = _bounds(flat, fig.start, PART_ENDS)
+        _, clause_end = _bounds(flat, fig.start, CLAUSE_ENDS)
+        if _joined(flat, fig, later, rules) and fig.unit == later.unit:
+            # one list, one role: 首次突破10亿元、50亿元、100亿元的企业 are all thresholds
+            qualifier[i] = qualifier[i + 1]
+        elif threshold[i] and later.start < part_end and rules.threshold_qualifier.rx.match(flat[end:]):
+            qualifier[i] = True  # 产值超 50 亿的…龙头企业 5 家
+        elif later.start < clause_end and rules.clause_qualifier.rx.match(flat[end:later_begin]):
+            qualifier[i] = True  # 任意三个销售合同累计销售额的30%
+    kept = []
+    for i, fig in enumerate(figs):
+        keep = not qualifier[i]
+        prev = figs[i - 1] if i else None
+        if keep and prev is not None and fig.rule.shape == "scale" and prev.unit in rules.units.counts \
+                and not flat[(prev.after_end if prev.after_end >= 0 else prev.end):fig.start].strip():
+            keep = False  # 2-3个千亿级产业集群: the scale says which clusters are counted
+        if keep and fig.unit in rules.units.duration and not fig.rule.kind and fig.comparator == "=":
+            start = fig.cmp_start if fig.cmp_start >= 0 else fig.start
+            keep = bool(rules.duration_context.rx.search(flat[max(0, start - WINDOW):fig.start]))
+        kept.append(keep)
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric
+
+
+def _clean_metric(s: str, rules: QuantityRules) -> str:
+    s = s.replace(BLANK, "").strip()
+    for _ in range(3):  # lead and trail words come in runs (按不超过…的)
+        s = rules.metric_trail.rx.sub("", rules.metric_lead.rx.sub("", s)).strip()
+    return s.strip(" ，,、；;。“”\"")
+
+
+def _respective_item(flat: str, figs: list[_Figure], k: int, rules: QuantityRules) -> Optional[str]:
+    """`对国际标准、国家标准…分别给予不超过100万元、50万元…`: the k-th figure's own item."""
+    head = k
+    while head and _joined(flat, figs[head - 1], figs[head], rules):
+        head -= 1
+    tail = k
+    while tail + 1 < len(figs) and _joined(flat, figs[tail], figs[tail + 1], rules):
+        tail += 1
+    if head == tail:
+        return None
+    s0, _ = _bounds(flat, figs[head].start, SENTENCE_ENDS)
+    at = flat.rfind("分别", s0, figs[head].start)
+    if at < 0:
+        return None
+    clauses = [c for c in regex.split(r"[，,：:]", flat[s0:at]) if "、" in c]
+    if not clauses:
+        return None
+    items = [x for x in regex.split(r"、|(?<!及)和|以及", clauses[-1]) if x.strip()]
+    n = tail - head + 1
+    if len(items) < n:
+        return None
+    return _clean_metric(items[len(items) - n + (k - head)], rules) or None
+
+
+def figure_to_metric(flat: str, figs: list[_Figure], k: int, prev_end: int, rules: QuantityRules) -> str:
+    """A short name of what is measured, as written: the words before the figure in its clause,
+    or, for a count or a scale (`1家以上省级创新平台`, `百亿级材料集群`), the thing after it."""
+    fig = figs[k]
+    if fig.rule.kind:  # 有效期5年: the fixed word is the metric
+        return fig.lead or fig.unit
+    item = _respective_item(flat, figs, k, rules)
+    if item:
+        return item
+    a, b = _bounds(flat, fig.start, CLAUSE_ENDS)
+    next_start = figs[k + 1].start if k + 1 < len(figs) else len(flat)
+    start = fig.cmp_start if fig.cmp_start >= 0 else fig.start
+    end = fig.after_end if fig.after_end >= 0 else fig.end
+    before = _clean_metric(flat[max(a, prev_end):start], rules)
+    after = flat[end:min(b, next_start if next_start > end else b)]
+    after = regex.split(r"、|(?<!及)和|以及", after, maxsplit=1)[0].lstrip("的 ").strip()
+    counted = fig.rule.shape == "scale" or fig.unit.split("/")[0][-1:] in rules.units.counts \
+        or fig.unit in rules.units.counts
+    if counted and after and regex.match(r"\p{Han}|[“\"（(]", after) and not after.startswith(("以", "左右")):
+        metric = after
+    else:
+        metric = before or _clean_metric(after, rules) or fig.unit
+    metric = metric.strip(" ，,、；;。“”\"")
+    return metric[-METRIC_MAX:] if len(metric) > METRIC_MAX else metric
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def document_to_chunks(parsed: ParsedText, sections: list[Section], rules: QuantityRules) -> list[_Chunk]:
+    """The preamble and each section's own text (its label skipped: `1.` is not a figure)."""
+    text = parsed.text
+    out = [text_to_chunk(text, 0, sections[0].start if sections else len(text), None)]
+    for s in sections:
+        at = text.find(s.label, s.start, s.own_end + 1) if s.label else -1
+        begin = at + len(s.label) if at >= 0 else s.start
+        out.append(text_to_chunk(text, begin, max(begin, s.own_end), s))
+    for c in out:
+        c.masked = flat_to_masked(c.flat, rules)
+        c.marks = flat_to_year_marks(c.flat, rules)
+    return out
+
+
+def chunk_to_figures(chunk: _Chunk, rules: QuantityRules) -> list[_Figure]:
+    """The chunk's figures with comparators and rate units set (list items share a comparator)."""
+    flat = chunk.flat
+    figs = masked_to_figures(chunk.masked, rules)
+    prev_end = 0
+    for k, fig in enumerate(figs):
+        figure_to_comparator(flat, fig, prev_end, rules)
+        # a list continues its head's comparator: 不超过100万元、70万元、50万元
+        if k and fig.before_cmp is None and fig.after_end < 0 and fig.comparator == "=" \
+                and figs[k - 1].before_cmp and figs[k - 1].unit == fig.unit \
+                and _joined(flat, figs[k - 1], fig, rules):
+            fig.before_cmp = fig.comparator = figs[k - 1].before_cmp
+        m = rules.rate.rx.search(flat[max(prev_end, fig.start - WINDOW):fig.cmp_start if fig.cmp_start >= 0 else fig.start])
+        if m and "/" not in fig.unit and fig.rule.shape == "single":
+            fig.unit = f"{fig.unit}/{m.group('per')}"  # 每亩300元 → 元/亩
+        prev_end = fig.after_end if fig.after_end >= 0 else fig.end
+    return figs
+
+
+def _round(x: Optional[float]) -> Optional[float]:
+    """Drop binary noise from scaling (9997.96 × 1e4 = 99979599.99999999)."""
+    return None if x is None else float(f"{x:.12g}")
+
+
+def sections_to_quantities(parsed: ParsedText, sections: list[Section], meta: DocumentMeta,
+                           rules: QuantityRules) -> list[Quantity]:
+    by_id = {s.section_id: s for s in sections}
+    chunks = document_to_chunks(parsed, sections, rules)
+    chunk_of = {c.section.section_id: c for c in chunks if c.section is not None}
+    out: list[Quantity] = []
+    for chunk in chunks:
+        flat = chunk.flat
+        figs = chunk_to_figures(chunk, rules)
+        kept = figures_to_kept(flat, figs, rules)
+        chain = _chain(chunk.section, by_id)
+        prev_end = 0
+        for k, fig in enumerate(figs):
+            start = fig.cmp_start if fig.cmp_start >= 0 else fig.start
+            end = fig.after_end if fig.after_end >= 0 else fig.end
+            if kept[k]:
+                kind, year = figure_to_kind_year(chunk, fig, chain, chunk_of, meta, rules)
+                t0, t1 = chunk.offsets[start], chunk.offsets[end - 1] + 1
+                value_base, unit_base = unit_to_base(fig.value, fig.unit, rules.units)
+                sec = section_at(sections, t0)
+                out.append(Quantity(
+                    section_id=sec.section_id if sec else None,
+                    kind=kind,
+                    year=year,
+                    comparator=fig.comparator,
+                    value=fig.value,
+                    value_max=fig.value_max,
+                    unit=fig.unit,
+                    value_base=_round(value_base),
+                    unit_base=unit_base,
+                    metric=figure_to_metric(flat, figs, k, prev_end, rules),
+                    raw=parsed.text[t0:t1],
+                    start=t0,
+                    end=t1,
+                    rule_id=fig.rule.id,
+                ))
+            prev_end = end
+    return out

@@ -128,8 +128,12 @@ def sniff_format(path: Path) -> Optional[str]:
     return None
 
 
-def _refusal(path: Path) -> ReaderError:
-    """Why a file that `sniff_format` rejects is rejected, in words a person can act on."""
+def explain_unsupported(path: Path) -> ReaderError:
+    """The error for a file `sniff_format` rejects: why, in words a person can act on.
+
+    Mostly `unsupported_format`, but `encrypted` for a password-protected .docx (which is an
+    OLE2 container, not a zip)."""
+    path = Path(path)
     head = _head(path)
     if head.startswith(_OLE2_MAGIC):
         with open(path, "rb") as fh:
@@ -154,7 +158,7 @@ def read_paras(path: Path, options: ReaderOptions = ReaderOptions()) -> list[Par
         raise ReaderError("empty_file", f"{path.name} has 0 bytes")
     fmt = sniff_format(path)
     if fmt is None:
-        raise _refusal(path)
+        raise explain_unsupported(path)
     paras = READERS[fmt](path, options)
     if not paras:
         raise ReaderError("empty_file", f"{path.name} ({fmt}) holds no text")
@@ -168,6 +172,7 @@ __all__ = [
     "REASONS",
     "ReaderError",
     "ReaderOptions",
+    "explain_unsupported",
     "parser_name",
     "read_paras",
     "sniff_format",

@@ -140,11 +140,15 @@ def _dedupe(chars: list[_Char], tolerance: float = 1.0) -> list[_Char]:
     """Drop glyphs repeated at (almost) the same place: the "fake bold" trick."""
     keyed = sorted(range(len(chars)), key=lambda i: (chars[i].text, chars[i].top, chars[i].x0))
     drop = set()
-    for prev, cur in zip(keyed, keyed[1:]):
-        a, b = chars[prev], chars[cur]
-        if (a.text == b.text and not a.text.isspace() and abs(a.top - b.top) <= tolerance
-                and abs(a.x0 - b.x0) <= tolerance and prev not in drop):
-            drop.add(cur)
+    kept: Optional[_Char] = None
+    for i in keyed:
+        c = chars[i]
+        # Compare with the last glyph kept, so a glyph drawn three or four times goes too.
+        if (kept is not None and c.text == kept.text and not c.text.isspace()
+                and abs(c.top - kept.top) <= tolerance and abs(c.x0 - kept.x0) <= tolerance):
+            drop.add(i)
+        else:
+            kept = c
     return [c for i, c in enumerate(chars) if i not in drop] if drop else chars
 
 
@@ -179,7 +183,7 @@ def _pages_pypdfium2(path: Path) -> Iterator[_Page]:
                     continue
                 code = raw.FPDFText_GetUnicode(tp, k)
                 unmapped = raw.FPDFText_HasUnicodeMapError(tp, k) == 1
-                if unmapped or code in (0, 0xFFFD, 0xFFFE):
+                if unmapped or code in (0, 0xFFFD, 0xFFFE) or 0xD800 <= code <= 0xDFFF:
                     garbled += 1
                     text = _REPLACEMENT
                 elif code < 0x20 and code not in (0x09,):
@@ -430,11 +434,29 @@ def _mode_edge(values: list[float], pick_max: bool) -> Optional[float]:
     return max(near) if pick_max else min(near)
 
 
+def _left_edge(values: list[float]) -> Optional[float]:
+    """Where continuation lines start: the leftmost position shared by a tenth of the lines.
+
+    Not the most common one: with first-line indents and short paragraphs, most lines are
+    indented first lines."""
+    if not values:
+        return None
+    counts = Counter(round(v) for v in values)
+    need = max(2, 0.1 * len(values)) if len(values) >= 2 else 1
+    for v in sorted(counts):
+        if counts[v - 1] + counts[v] + counts[v + 1] >= need:
+            return min(x for x in values if abs(x - v) <= 1.5)
+    return min(values)
+
+
 @dataclass
 class _Frame:
     left: float
     right: float
     gap: float  # the usual vertical gap between consecutive lines of a paragraph
+    # Paragraphs open with a first-line indent (常见公文格式: two characters), so an indented
+    # line always starts a paragraph, even after a line that filled the measure.
+    indented: bool = False
 
 
 def _frame(lines: list[_Line], fallback: Optional[_Frame] = None) -> Optional[_Frame]:
@@ -444,12 +466,16 @@ def _frame(lines: list[_Line], fallback: Optional[_Frame] = None) -> Optional[_F
     hi = max(ln.x1 for ln in lines)
     long_lines = [ln for ln in lines if ln.x1 - ln.x0 > 0.5 * (hi - lo)]
     right = _mode_edge([ln.x1 for ln in long_lines], pick_max=True)
-    left = _mode_edge([ln.x0 for ln in lines], pick_max=False)
+    left = _left_edge([ln.x0 for ln in lines])
     gaps = [b.top - a.bottom for a, b in zip(lines, lines[1:]) if b.page == a.page and b.top > a.bottom]
     gap = median(gaps) if gaps else (fallback.gap if fallback else 0.5 * lines[0].size)
     if right is None or left is None:
         return fallback
-    return _Frame(left, right, gap)
+    # Lines that follow a clearly short line open a paragraph; are they indented?
+    opens = [b.x0 - left > 0.8 * b.size for a, b in zip(lines, lines[1:])
+             if a.page == b.page and right - a.x1 > 3 * a.size]
+    indented = len(opens) >= 3 and sum(opens) >= 0.6 * len(opens)
+    return _Frame(left, right, gap, indented)
 
 
 def _heading_like(para_lines: list[_Line]) -> bool:
@@ -460,6 +486,8 @@ def _continues(prev: _Line, nxt: _Line, para_lines: list[_Line], frame: _Frame, 
     if starts_with_marker(nxt.text):
         return False
     size = max(prev.size, nxt.size)
+    if frame.indented and nxt.x0 > frame.left + 0.8 * size:
+        return False
     if not page_break:
         if nxt.top - prev.bottom > frame.gap + 0.8 * size:
             return False  # paragraph spacing
@@ -527,8 +555,11 @@ def read_pdf(path: Path, options: ReaderOptions) -> list[Para]:
     sizes: list[tuple[float, float]] = []
     n_glyphs = 0
     n_garbled = 0
+    blank_pages = 0
     for page in backend(path):
-        n_glyphs += sum(1 for c in page.chars if not c.text.isspace())
+        glyphs = sum(1 for c in page.chars if not c.text.isspace())
+        n_glyphs += glyphs
+        blank_pages += glyphs == 0
         n_garbled += page.garbled
         pages.append(chars_to_lines(page))
         sizes.append((page.width, page.height))
@@ -536,6 +567,11 @@ def read_pdf(path: Path, options: ReaderOptions) -> list[Para]:
         raise ReaderError("corrupt", f"{path.name} has no pages")
     if n_glyphs == 0:
         raise ReaderError("no_text_layer", f"{path.name}: {len(pages)} page(s) without text (scanned?); OCR it first")
+    if blank_pages >= 3 and blank_pages > len(pages) / 2:
+        # A scan with a typed cover or stamp: what text there is would pass for the document.
+        raise ReaderError(
+            "no_text_layer", f"{path.name}: {blank_pages} of {len(pages)} pages have no text (scanned?); OCR it first"
+        )
     if n_garbled > options.max_garbled_ratio * n_glyphs:
         raise ReaderError(
             "garbled_text",

@@ -84,8 +84,8 @@ def ingest(raw_dir: Optional[str] = None, out_dir: Optional[str] = None,
     status: Counter = Counter()
     if plan.jobs:
         n = min(settings.n_workers, len(plan.jobs))
-        context_args = (str(settings.config_dir), str(settings.cache_dir), settings.pdf_backend,
-                        settings.terms_per_section, rules.version)
+        context_args = (rules, str(settings.config_dir), str(settings.cache_dir),
+                        settings.pdf_backend, settings.terms_per_section)
         with WorkerPool(n, make_work_context, context_args, process_job,
                         settings.timeout_seconds, settings.memory_limit_mb) as pool:
             size = settings.batch_size

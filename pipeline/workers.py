@@ -39,7 +39,11 @@ def _limit_memory(memory_mb: int) -> None:
 def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, run: Callable,
                  memory_mb: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    ctx = make_context(*context_args)
+    try:
+        ctx = make_context(*context_args)
+    except Exception as e:  # a worker that cannot start fails the run, not each file
+        conn.send(("fatal", f"{type(e).__name__}: {e}"))
+        return
     _limit_memory(memory_mb)
     while True:
         try:
@@ -60,6 +64,10 @@ def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, 
             conn.send(result)
         except MemoryError:
             conn.send(("err", Failure("memory_limit", f"result larger than {memory_mb} MB")))
+
+
+class WorkerStartError(RuntimeError):
+    """A worker process could not build its context (e.g. the rule files changed mid-run)."""
 
 
 class _Worker:
@@ -130,6 +138,8 @@ class WorkerPool:
                         status, value = "err", self._death(w)
                         self._replace(w)
                     else:
+                        if status == "fatal":
+                            raise WorkerStartError(value)
                         w.job = None
                     yield job, value
                 elif w.proc.sentinel in ready:
@@ -161,18 +171,13 @@ class WorkerPool:
         self._workers = []
 
 
-def make_work_context(config_dir: str, cache_dir: str, pdf_backend: str, terms_per_section: int,
-                      expected_rules_version: Optional[str] = None):
-    """Build a worker's context; the rules it loads must be those the run validated."""
+def make_work_context(rules, config_dir: str, cache_dir: str, pdf_backend: str, terms_per_section: int):
+    """Build a worker's context from the rules the run validated (never re-read mid-run)."""
     from pathlib import Path
 
     from pipeline.process import WorkContext
     from pipeline.readers import ReaderOptions
-    from pipeline.rules import load_rules
 
-    rules = load_rules(Path(config_dir))
-    if expected_rules_version and rules.version != expected_rules_version:
-        raise RuntimeError("rule files changed while the run was starting")
     return WorkContext(rules=rules, options=ReaderOptions(pdf_backend=pdf_backend),
                        cache_dir=Path(cache_dir), config_dir=Path(config_dir),
                        terms_per_section=terms_per_section)

@@ -349,3 +349,8 @@ def test_seed_f1_overall(qrules, srules):
     f = 2 * p * r / (p + r)
     print(f"overall quantities: P {p:.3f} R {r:.3f} F1 {f:.3f}")
     assert f >= MIN_F1
+
+
+def test_full_width_digits_are_numbers_and_years(qrules, srules):
+    _, qs = extract("到２０２７年，产值达到８００亿元，占比３０％。", qrules, srules)
+    assert [(q.kind, q.year, q.value, q.unit) for q in qs] == [("target", 2027, 800, "亿元"), ("target", 2027, 30, "%")]

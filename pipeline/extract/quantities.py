@@ -2,32 +2,38 @@
 
 Invariants:
 - Every rule is data in `config/quantities.yaml`; this module only combines them. Figures are
-  found by patterns that start on a digit, a Chinese numeral or a fixed word, over a section's own
-  text with line breaks removed (a PDF wrap `培育建成 5⏎个…` is one figure); a map keeps every
-  `start`/`end` an offset into `parsed.text`, and `raw` is `parsed.text[start:end]` as written.
+  found by patterns that start on a digit, a Chinese numeral or a fixed word (翻, 有效期, 百分之),
+  over a section's own text with line breaks removed (a PDF wrap `培育建成 5⏎个…` is one figure);
+  an offset map keeps `start`/`end` offsets into `parsed.text`, and `raw == parsed.text[start:end]`
+  (comparator words included: `不超过3000万元`, `1家以上`).
 - A number inside an excluded span (years, dates, plan periods, document numbers, names such as
   `5G` `“20+8”` `十三五` `一带一路`, ordinals, time spans) never starts a figure: those spans are
   blanked before figures are looked for, with offsets unchanged.
-- `value` is the number as written in the unit as written (`550` `亿元`; `百亿级` → 100 `亿元`);
-  `value_max` is set only for `comparator == "range"`. `value_base`/`unit_base` normalise the
-  magnitude: `550 亿元` → 5.5e10 `元`; a share is a fraction: `30 %` → 0.3 with unit_base `"1"`;
-  a bare magnitude (`50 亿`) has unit_base None because its base unit is not written.
-- Kind: `term` when a rule says so (有效期5年); `target` when a `到20XX年` governs the sentence;
+- A figure that only says which things are counted is not a quantity (`产值超50亿的…企业5家`
+  gives 5 家 only); neither is `N年` without a duration word (`支持年限不超过三年` is one).
+- `value` is the number as written in the unit as written (`550` `亿元`; `百亿级` → 100 `亿元`
+  `>=`; a ratio `1∶1` → 1 `比例`, value = right ÷ left); `value_max` only for `range`.
+  `value_base`/`unit_base` normalise the magnitude: `550 亿元` → 5.5e10 `元`; a share becomes a
+  fraction, `30 %` → 0.3 with unit_base `"1"`; a bare magnitude (`50 亿`) has unit_base None,
+  its base unit not being written; units without a magnitude are copied.
+- Comparator: a word after the figure decides (`以上` → >=, even after `超过`), else the longest
+  word before it (`不超过` over `超过`), else a share's word before its base (`不超过总投资的50%`),
+  else a list's head (`不超过100万元、70万元`), else `=`.
+- Kind: `term` when a rule says so (有效期5年); `target` when a `到20XX年` stands in the sentence;
   `funding` when the sentence holds a support word (资助, 补助, 给予 … or, outside any target
   context, 支持); otherwise the governing year mark (its sentence, then earlier sentences of the
   section, then the headings and text of its ancestors) decides target or baseline; a figure in a
-  status section (现状) with no year is a baseline; anything else is a target of the plan's end year.
-- `year`: targets take the governing target year, else `meta.period_end`; baselines the year
-  written for them; funding only a year written in its own sentence.
+  status section (现状) with no year is a baseline; anything else is a target.
+- Year: the governing mark's year; targets without one take `meta.period_end` (None without a
+  plan period); funding only a year written in its own sentence.
 - `section_id` is the innermost section whose own text holds the figure (`section_at`), None in
   the preamble.
 """
 from __future__ import annotations
 
 import unicodedata
-from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, NamedTuple, Optional
 
 import cn2an
 import regex
@@ -46,6 +52,10 @@ PART_ENDS = SENTENCE_ENDS + "；;"
 CLAUSE_ENDS = PART_ENDS + "，,：:"
 WINDOW = 16  # characters looked at before a number for its comparator / rate words
 METRIC_MAX = 24
+# Full-width digits, Latin letters, ％ and ． are matched in their half-width form (one character for
+# one, so offsets hold): ２０２５年 is a year like 2025年. Other characters are matched as written.
+HALF_WIDTH = str.maketrans({chr(c): chr(c - 0xFEE0) for c in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B),
+                                                            *range(0xFF41, 0xFF5B), 0xFF05, 0xFF0E)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,15 +179,21 @@ class QuantityRules(RuleFile):
 # Working records
 
 
+class YearMark(NamedTuple):
+    pos: int  # in chunk.flat
+    year: int
+    role: str  # target | baseline | plain | reference
+
+
 @dataclass
 class _Chunk:
     """A section's own text (or the preamble) with line breaks removed."""
 
     section: Optional[Section]
-    flat: str  # text without "\n"
+    flat: str  # text without "\n", as written
     offsets: list[int]  # offsets[i] = offset in parsed.text of flat[i]
-    masked: str = ""  # flat with excluded spans blanked
-    marks: list[tuple[int, int, str]] = field(default_factory=list)  # (pos, year, role)
+    masked: str = ""  # flat in half-width form (HALF_WIDTH), excluded spans blanked
+    marks: list[YearMark] = field(default_factory=list)
 
 
 @dataclass
@@ -257,8 +273,8 @@ def flat_to_masked(flat: str, rules: QuantityRules) -> str:
     return "".join(chars)
 
 
-def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[tuple[int, int, str]]:
-    """Year marks (position, year, role), titles of other documents and plan periods hidden."""
+def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[YearMark]:
+    """Year marks, with titles of other documents (《…（2021-2025年）》) and plan periods hidden."""
     chars = list(flat)
     for a, b in _spans(rules.year_masks, flat):
         for i in range(a, b):
@@ -272,7 +288,7 @@ def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[tuple[int, int, 
                 continue
             taken.append(m.span())
             year = r.year if r.year is not None else int(m.group("year"))
-            marks.append((m.start(), year, r.role))
+            marks.append(YearMark(m.start(), year, r.role))
     return sorted(marks)
 
 
@@ -369,7 +385,8 @@ def _before_word(window: str, rules: QuantityRules) -> Optional[tuple[int, str, 
     return best
 
 
-def _share_before_word(flat: str, fig: _Figure, floor: int, rules: QuantityRules):
+def _share_before_word(flat: str, fig: _Figure, floor: int,
+                       rules: QuantityRules) -> Optional[tuple[int, str, int]]:
     """A share's comparator written before its base: `不超过总投资的50%` → <=."""
     a, _ = _bounds(flat, fig.start, CLAUSE_ENDS)
     a = max(a, floor)
@@ -396,15 +413,17 @@ def _chain(sec: Optional[Section], by_id: dict[str, Section]) -> list[Section]:
     return out
 
 
-def _resolve(year: int, role: str, sentence: str, ctx_target: bool, ctx_status: bool,
-             meta: DocumentMeta, rules: QuantityRules) -> str:
-    """The kind a year mark gives: `plain` years before the plan period are baselines."""
-    if role in ("target", "baseline"):
-        return role
+def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: DocumentMeta,
+                      rules: QuantityRules) -> str:
+    """The kind a year mark gives. A `plain` year (2019年…) is a baseline when it is before the plan
+    period (or not after the document's date); without either, when nothing in the sentence or the
+    headings looks ahead."""
+    if mark.role in ("target", "baseline"):
+        return mark.role
     if meta.period_start is not None:
-        return "baseline" if year < meta.period_start else "target"
+        return "baseline" if mark.year < meta.period_start else "target"
     if meta.date and meta.date[:4].isdigit():
-        return "baseline" if year <= int(meta.date[:4]) else "target"
+        return "baseline" if mark.year <= int(meta.date[:4]) else "target"
     if ctx_target or rules.future_cues.rx.search(sentence):
         return "target"
     return "baseline"
@@ -412,46 +431,42 @@ def _resolve(year: int, role: str, sentence: str, ctx_target: bool, ctx_status: 
 
 def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunks: dict[str, _Chunk],
                         meta: DocumentMeta, rules: QuantityRules) -> tuple[str, Optional[int]]:
+    """Kind and year of a figure (see the module docstring for the order of the tests)."""
     if fig.rule.kind:
         return fig.rule.kind, None
-    flat = chunk.flat
-    s0, s1 = _bounds(flat, fig.start, SENTENCE_ENDS)
-    sentence = flat[s0:s1]
-    in_sentence = [mk for mk in chunk.marks if s0 <= mk[0] < s1 and mk[2] != "reference"]
-    before = [mk for mk in in_sentence if mk[0] < fig.start]
+    s0, s1 = _bounds(chunk.flat, fig.start, SENTENCE_ENDS)
+    sentence = chunk.flat[s0:s1]
+    in_sentence = [mk for mk in chunk.marks if s0 <= mk.pos < s1 and mk.role != "reference"]
     headings = [s.heading for s in chain]
-    ctx_status = any(rules.status_headings.rx.search(h) for h in headings)
 
     # The governing year mark: its sentence (nearest before, else first after), earlier sentences
     # of the section, then the ancestors' headings and text (nearest above first).
+    before = [mk for mk in in_sentence if mk.pos < fig.start]
     governing = before[-1] if before else (in_sentence[0] if in_sentence else None)
     if governing is None:
-        earlier = [mk for mk in chunk.marks if mk[0] < s0 and mk[2] != "reference"]
-        if earlier:
-            governing = earlier[-1]
-    if governing is None:
-        for anc in chain[1:]:
-            ac = chunks.get(anc.section_id)
-            marks = [mk for mk in (ac.marks if ac else []) if mk[2] != "reference"]
-            if marks:
-                governing = marks[-1]
-                break
+        earlier = [mk for mk in chunk.marks if mk.pos < s0 and mk.role != "reference"]
+        governing = earlier[-1] if earlier else None
+    for anc in chain[1:]:
+        if governing is not None:
+            break
+        ac = chunks.get(anc.section_id)
+        marks = [mk for mk in (ac.marks if ac else []) if mk.role != "reference"]
+        governing = marks[-1] if marks else None
     ctx_target = (any(rules.target_headings.rx.search(h) for h in headings)
-                  or (governing is not None and governing[2] == "target"))
+                  or (governing is not None and governing.role == "target"))
 
-    sentence_target = [mk for mk in in_sentence if mk[2] == "target"]
-    if sentence_target:
-        return "target", (before[-1] if before and before[-1][2] == "target" else sentence_target[0])[1]
+    # 到2025年 in the sentence itself outweighs support words (到2025年，累计支持100家企业)
+    targets = [mk for mk in in_sentence if mk.role == "target"]
+    if targets:
+        pre = [mk for mk in targets if mk.pos < fig.start]
+        return "target", (pre[-1] if pre else targets[0]).year
+    # 支持 is also the verb of many tasks: it means funding only outside any target context
     if rules.funding_cues.rx.search(sentence) or (
             rules.support_cues.rx.search(sentence) and not ctx_target and meta.period_end is None):
-        return "funding", (in_sentence[0][1] if in_sentence else None)
+        return "funding", (in_sentence[0].year if in_sentence else None)
     if governing is not None:
-        kind = _resolve(governing[1], governing[2], sentence, ctx_target, ctx_status, meta, rules)
-        if kind == "baseline":
-            return "baseline", governing[1]
-        return "target", governing[1] if governing[2] == "target" or meta.period_start is None \
-            or governing[1] >= meta.period_start else meta.period_end
-    if ctx_status:
+        return year_mark_to_kind(governing, sentence, ctx_target, meta, rules), governing.year
+    if any(rules.status_headings.rx.search(h) for h in headings):
         return "baseline", None
     return "target", meta.period_end
 
@@ -583,8 +598,9 @@ def document_to_chunks(parsed: ParsedText, sections: list[Section], rules: Quant
         begin = at + len(s.label) if at >= 0 else s.start
         out.append(text_to_chunk(text, begin, max(begin, s.own_end), s))
     for c in out:
-        c.masked = flat_to_masked(c.flat, rules)
-        c.marks = flat_to_year_marks(c.flat, rules)
+        half = c.flat.translate(HALF_WIDTH)
+        c.masked = flat_to_masked(half, rules)
+        c.marks = flat_to_year_marks(half, rules)
     return out
 
 

@@ -140,7 +140,6 @@ def text_to_sections(parsed: ParsedText, rules: SectionRules, doc_id: str = "") 
             keep = 0
         elif fam.id in open_fams:
             k = open_fams.index(fam.id)
-            prev = stack[k][1]
             prev_num = last_num.get(fam.id)
             if fam.kind == "numbered" and c.num is not None and prev_num is not None \
                     and not (prev_num < c.num <= prev_num + 2):

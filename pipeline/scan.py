@@ -1,0 +1,120 @@
+"""raw/ → the files to ingest: each regular file with its sha256 and sniffed format.
+
+Anything that is not a regular file inside raw/ (a symlink leaving it, a FIFO, a device, a
+directory named like a file), an empty file, or one over `max_file_mb` gets one error row here and
+is never opened by a reader. Files with the same bytes are one document: the first path (in sorted
+order) keeps it, the others are reported as `duplicate`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from pipeline.document import Source
+from pipeline.parse import sniff
+from pipeline.readers import ReaderError
+
+
+def error_row(path: str, sha: Optional[str], stage: str, reason: str, message: str) -> dict:
+    return {"source_path": path, "sha256": sha, "stage": stage, "reason": reason, "message": message}
+
+
+def _display_path(rel: str) -> str:
+    # Names with invalid UTF-8 bytes are kept faithfully as surrogate escapes and shown as \xNN.
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Scan:
+    sources: list[tuple[Source, Path]] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+
+
+def scan_raw(raw: Path, cache_dir: Path, max_file_mb: float) -> Scan:
+    """Every regular file under `raw` with its sha256 and format, plus one error per file that is not one.
+
+    A file whose size and mtime are unchanged since the last scan is not opened again: its hash and
+    format come from the manifest in the cache folder.
+    """
+    raw = Path(raw).resolve()
+    manifest_path = Path(cache_dir) / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        manifest = {}
+    new_manifest: dict = {}
+    scan = Scan()
+    if not raw.is_dir():
+        raise FileNotFoundError(f"raw folder {raw} does not exist")
+    seen: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(raw, followlinks=False):
+        dirnames.sort()
+        # Symlinked directories are not followed; report them like any other non-regular entry.
+        entries = sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in entries:
+            p = Path(dirpath) / name
+            rel = _display_path(str(p.relative_to(raw)))
+            if name.startswith(".") or name.startswith("~$"):
+                continue  # editor lock files and hidden files are not documents
+            try:
+                st = os.stat(p, follow_symlinks=True)
+            except OSError as e:
+                scan.errors.append(error_row(rel, None, "scan", "not_a_regular_file", f"cannot stat: {e.strerror}"))
+                continue
+            if p.is_symlink():
+                target = p.resolve()
+                if raw not in target.parents:
+                    scan.errors.append(error_row(rel, None, "scan", "not_a_regular_file",
+                                                  "a symlink pointing outside the raw folder"))
+                    continue
+            if not stat.S_ISREG(st.st_mode):
+                kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
+                scan.errors.append(error_row(rel, None, "scan", "not_a_regular_file", f"{kind}, not a file"))
+                continue
+            if st.st_size == 0:
+                scan.errors.append(error_row(rel, None, "scan", "empty_file", "the file has no bytes"))
+                continue
+            if st.st_size > max_file_mb * 1024 * 1024:
+                scan.errors.append(error_row(rel, None, "scan", "too_large",
+                                              f"{st.st_size / 1048576:.1f} MB is over the limit of {max_file_mb:g} MB"))
+                continue
+            key = str(p)
+            prev = manifest.get(key)
+            if prev and prev["size"] == st.st_size and prev["mtime_ns"] == st.st_mtime_ns:
+                sha, fmt = prev["sha256"], prev["format"]
+            else:
+                sha = sha256_file(p)
+                try:
+                    fmt = sniff(p)
+                except ReaderError as e:
+                    fmt = None
+                    scan.errors.append(error_row(rel, sha, "sniff", e.reason, e.message))
+                except OSError as e:
+                    fmt = None
+                    scan.errors.append(error_row(rel, sha, "sniff", "corrupt", f"cannot read: {e.strerror}"))
+            if fmt is None:
+                continue  # (an unsupported file found again keeps its error from the manifest below)
+            new_manifest[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha, "format": fmt}
+            if sha in seen:
+                scan.errors.append(error_row(rel, sha, "scan", "duplicate", f"same bytes as {seen[sha]}"))
+                continue
+            seen[sha] = rel
+            scan.sources.append((Source(path=rel, name=p.name, sha256=sha, size=st.st_size, format=fmt), p))
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = manifest_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(new_manifest, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, manifest_path)
+    return scan

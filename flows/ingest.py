@@ -61,11 +61,12 @@ def write_task(out: Path, tables: dict) -> None:
 def ingest(raw_dir: Optional[str] = None, out_dir: Optional[str] = None,
            config_dir: Optional[str] = None, trigger: str = "manual",
            reextract: bool = False, pdf_backend: Optional[str] = None,
-           workers: Optional[int] = None) -> dict:
+           workers: Optional[int] = None, cache_dir: Optional[str] = None) -> dict:
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     settings = load_settings(Path(config_dir) if config_dir else None, raw_dir=raw_dir,
-                             out_dir=out_dir, pdf_backend=pdf_backend, workers=workers)
+                             out_dir=out_dir, cache_dir=cache_dir, pdf_backend=pdf_backend,
+                             workers=workers)
     rules = load_rules_task(settings.config_dir)
     run_id = stages.new_run_id()
     options = ReaderOptions(pdf_backend=settings.pdf_backend)

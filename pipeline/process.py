@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -32,6 +33,15 @@ class WorkContext:
     cache_dir: Path
     config_dir: Path
     terms_per_section: int
+
+    @cached_property
+    def terms_version(self) -> str:
+        """Keywords change with the jieba dictionaries and top-k, never with the extraction rules."""
+        h = hashlib.sha1(str(self.terms_per_section).encode())
+        for name in ("userdict.txt", "stopwords.txt"):
+            p = Path(self.config_dir) / name
+            h.update(p.read_bytes() if p.exists() else b"")
+        return h.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ def get_parsed(job: Job, ctx: WorkContext):
 
 
 def _terms_cache(ctx: WorkContext, sha256: str) -> Path:
-    return Path(ctx.cache_dir) / "terms" / sha256[:2] / f"{sha256}.k{ctx.terms_per_section}.json"
+    return Path(ctx.cache_dir) / "terms" / sha256[:2] / f"{sha256}.{ctx.terms_version}.json"
 
 
 def terms_rows(src: Source, rows: DocRows, ctx: WorkContext, parsed) -> list[dict]:

@@ -179,6 +179,8 @@ def write_tables(out: Path, tables: Mapping[str, pa.Table]) -> None:
     stage.mkdir(parents=True)
     for name, table in tables.items():
         path = stage / f"{name}.parquet"
+        table = table.cast(SCHEMAS[name]).replace_schema_metadata(
+            {"schema_version": SCHEMA_VERSION, "table": name})
         pq.write_table(table, path, compression="zstd")
         with open(path, "rb+") as fh:
             os.fsync(fh.fileno())

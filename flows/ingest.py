@@ -28,7 +28,7 @@ from pipeline.parse import parser_version  # noqa: E402
 from pipeline.process import process_job  # noqa: E402
 from pipeline.readers import PARSER_VERSIONS, ReaderOptions  # noqa: E402
 from pipeline.rules import RuleSet, load_rules  # noqa: E402
-from pipeline.tables import read_table, write_tables  # noqa: E402
+from pipeline.lock import Busy, run_lock  # noqa: E402
 from pipeline.workers import WorkerPool, make_work_context  # noqa: E402
 
 log = logging.getLogger("policy_pipeline")
@@ -44,6 +44,14 @@ def scan_task(settings: Settings) -> stages.Scan:
     return stages.scan_raw(settings.raw_dir, settings.cache_dir, settings.max_file_mb)
 
 
+@task(name="plan", cache_policy=NONE)
+def plan_task(scan: stages.Scan, settings: Settings, rules: RuleSet, parsers: dict,
+              reextract: bool) -> stages.Plan:
+    previous = stages.Previous.read(settings.out_dir)
+    return stages.plan_run(scan, previous, rules.version, parsers,
+                           ReaderOptions(pdf_backend=settings.pdf_backend), force_reextract=reextract)
+
+
 @task(name="process-batch", cache_policy=NONE)
 def process_batch(pool: WorkerPool, jobs: list) -> tuple[dict, list, Counter]:
     rows: dict = {}
@@ -53,67 +61,67 @@ def process_batch(pool: WorkerPool, jobs: list) -> tuple[dict, list, Counter]:
 
 
 @task(name="write-tables", cache_policy=NONE)
-def write_task(out: Path, tables: dict) -> None:
-    write_tables(out, tables)
+def finish_task(settings: Settings, ctx: stages.RunContext, plan: stages.Plan, rows: dict,
+                errors: list) -> dict:
+    return stages.finish_run(settings.out_dir, ctx, plan, rows, errors)
 
 
 @flow(name="ingest", log_prints=False, validate_parameters=False)
 def ingest(raw_dir: Optional[str] = None, out_dir: Optional[str] = None,
            config_dir: Optional[str] = None, trigger: str = "manual",
            reextract: bool = False, pdf_backend: Optional[str] = None,
-           workers: Optional[int] = None, cache_dir: Optional[str] = None) -> dict:
-    started = dt.datetime.now(dt.timezone.utc)
+           workers: Optional[int] = None, cache_dir: Optional[str] = None,
+           wait_if_busy: Optional[bool] = None) -> dict:
     t0 = time.perf_counter()
     settings = load_settings(Path(config_dir) if config_dir else None, raw_dir=raw_dir,
                              out_dir=out_dir, cache_dir=cache_dir, pdf_backend=pdf_backend,
                              workers=workers)
-    rules = load_rules_task(settings.config_dir)
-    run_id = stages.new_run_id()
-    options = ReaderOptions(pdf_backend=settings.pdf_backend)
+    wait = settings.on_busy == "wait" if wait_if_busy is None else wait_if_busy
+    try:
+        with run_lock(settings.out_dir, wait=wait):
+            summary = _ingest_locked(settings, trigger, reextract)
+    except Busy as e:
+        log.warning("%s", e)
+        return {"busy": str(e)}
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    return summary
 
+
+def _ingest_locked(settings: Settings, trigger: str, reextract: bool) -> dict:
+    """The run itself, while this process holds the output folder's lock."""
+    rules = load_rules_task(settings.config_dir)
+    options = ReaderOptions(pdf_backend=settings.pdf_backend)
+    parsers = {fmt: parser_version(fmt, options) for fmt in ("text", "docx", "pdf")}
+    ctx = stages.RunContext(stages.new_run_id(), dt.datetime.now(dt.timezone.utc), trigger,
+                            rules.version, parsers)
     scan = scan_task(settings)
-    previous = read_table(settings.out_dir, "documents")
-    plan = stages.plan_run(scan, previous, rules.version, options, force_reextract=reextract)
-    if plan.reextract and trigger == "manual" and not reextract:
-        trigger = "rules_changed"
+    plan = plan_task(scan, settings, rules, parsers, reextract)
+    if plan.reextract and trigger in ("manual", "schedule") and not reextract:
+        ctx.trigger = "rules_changed"
     log.info("%d files: %d new, %d changed, %d unchanged, %d removed; %d to process%s",
              len(scan.sources), plan.counts["new"], plan.counts["changed"], plan.counts["unchanged"],
-             plan.counts["removed"], len(plan.jobs), " (rules changed: re-extracting)" if plan.reextract else "")
+             plan.counts["removed"], len(plan.jobs),
+             " (rules changed: re-extracting from cached text)" if plan.reextract else "")
 
     rows: dict = {}
     errors = list(scan.errors)
     status: Counter = Counter()
     if plan.jobs:
-        n = min(settings.n_workers, len(plan.jobs))
         context_args = (rules, str(settings.config_dir), str(settings.cache_dir),
                         settings.pdf_backend, settings.terms_per_section)
-        with WorkerPool(n, make_work_context, context_args, process_job,
-                        settings.timeout_seconds, settings.memory_limit_mb) as pool:
+        with WorkerPool(min(settings.n_workers, len(plan.jobs)), make_work_context, context_args,
+                        process_job, settings.timeout_seconds, settings.memory_limit_mb) as pool:
             size = settings.batch_size
             for i in range(0, len(plan.jobs), size):
-                batch = plan.jobs[i:i + size]
-                b_rows, b_errors, b_status = process_batch(pool, batch)
+                b_rows, b_errors, b_status = process_batch(pool, plan.jobs[i:i + size])
                 for name, r in b_rows.items():
                     rows.setdefault(name, []).extend(r)
                 errors += b_errors
                 status += b_status
                 log.info("processed %d/%d files", min(i + size, len(plan.jobs)), len(plan.jobs))
-
-    tables = stages.merge_tables(settings.out_dir, plan, rows, run_id, errors)
-    parsers = {fmt: parser_version(fmt, options) for fmt in ("text", "docx", "pdf")}
-    record = stages.run_record(run_id, started, trigger, "completed", rules.version, parsers,
-                               plan.counts, len(errors))
-    tables["runs"] = stages.append_run(settings.out_dir, record)
-    write_task(settings.out_dir, tables)
-
-    return {
-        "run_id": run_id, "trigger": trigger, "rules_version": rules.version,
-        "out_dir": str(settings.out_dir), "raw_dir": str(settings.raw_dir),
-        "files": dict(plan.counts), "processed": len(plan.jobs), "status": dict(status),
-        "errors": Counter(e["reason"] for e in errors),
-        "rows": {name: t.num_rows for name, t in tables.items()},
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
+    summary = finish_task(settings, ctx, plan, rows, errors)
+    summary.update(raw_dir=str(settings.raw_dir), status=dict(status))
+    return summary
 
 
 def run_ingest(**kwargs) -> dict:

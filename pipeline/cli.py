@@ -5,7 +5,8 @@
     policy-pipeline check-rules [--config DIR]
 
 Exit status: 0 when the run completed (files that failed are in errors.parquet), 2 when the
-configuration or a rule file is invalid (nothing was written), 1 on any other failure.
+configuration or a rule file is invalid (nothing was written), 3 when another run holds the output
+folder and --no-wait was given, 1 on any other failure.
 """
 from __future__ import annotations
 
@@ -30,16 +31,21 @@ def _setup_logging(verbose: bool) -> None:
 
 def format_summary(s: dict) -> str:
     files = s["files"]
+    rv = s["rules_version"]
+    if s.get("previous_rules_version") and s["previous_rules_version"] != rv:
+        rv = f"{s['previous_rules_version']} → {rv}"
+    n_failed = sum(s["errors"].values())
     lines = [
-        f"run {s['run_id']}  ({s['trigger']}, rules {s['rules_version']})",
+        f"run {s['run_id']}  ({s['trigger']}, rules {rv})",
         f"raw:  {s['raw_dir']}",
         f"out:  {s['out_dir']}",
         "files: " + ", ".join(f"{files.get(k, 0)} {k}" for k in ("new", "changed", "unchanged", "removed")),
-        f"processed: {s['processed']}  ok: {s['status'].get('ok', 0)}  "
-        f"failed: {sum(s['errors'].values())}",
+        f"processed: {s['processed']}  ok: {s['status'].get('ok', 0)}  failed: {n_failed}",
     ]
     if s["errors"]:
         lines.append("errors by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(s["errors"].items())))
+    if s.get("nothing_changed"):
+        lines.append("nothing changed: the tables were left as they were (the run is recorded in runs)")
     lines.append("rows: " + ", ".join(f"{k} {v}" for k, v in s["rows"].items()))
     if s.get("changes"):
         lines.append(s["changes"])
@@ -51,8 +57,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw", type=Path, default=None, help="folder of drafts (default: raw_dir in config)")
     p.add_argument("--out", type=Path, default=None, help="folder for the tables (default: out_dir in config)")
     p.add_argument("--config", type=Path, default=None, help="config folder (default: ./config)")
+    p.add_argument("--cache", type=Path, default=None, help="text cache folder (default: cache_dir in config)")
     p.add_argument("--pdf-backend", choices=["pdfplumber", "pypdfium2"], default=None)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="exit at once (status 3) when another run is writing the output folder")
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -83,7 +92,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         summary = run_ingest(
             raw_dir=str(a.raw) if a.raw else None, out_dir=str(a.out) if a.out else None,
             config_dir=str(a.config) if a.config else None, pdf_backend=a.pdf_backend,
+            cache_dir=str(a.cache) if a.cache else None,
             workers=a.workers, reextract=a.command == "reextract",
+            wait_if_busy=False if a.no_wait else None,
             trigger="reextract" if a.command == "reextract" else "manual")
     except (ConfigError, RuleFileError) as e:
         print(f"policy-pipeline: {e}\nnothing was written.", file=sys.stderr)
@@ -91,6 +102,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except FileNotFoundError as e:
         print(f"policy-pipeline: {e}", file=sys.stderr)
         return 2
+    if "busy" in summary:
+        print(f"policy-pipeline: {summary['busy']}", file=sys.stderr)
+        return 3
     print(format_summary(summary))
     return 0
 

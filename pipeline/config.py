@@ -27,6 +27,7 @@ class Settings(BaseModel):
     memory_limit_mb: int = Field(1536, ge=64)
     max_file_mb: float = Field(100, gt=0)
     terms_per_section: int = Field(8, ge=0, le=100)
+    on_busy: Literal["wait", "fail"] = "wait"
 
     @property
     def n_workers(self) -> int:

@@ -14,7 +14,7 @@ from typing import Optional
 
 from pipeline.model import ParsedText
 from pipeline.normalise import paras_to_text
-from pipeline.readers import PARSER_VERSIONS, READERS, ReaderError, ReaderOptions, sniff_format
+from pipeline.readers import PARSER_VERSIONS, READERS, ReaderError, ReaderOptions, explain_unsupported, sniff_format
 
 
 def parser_version(fmt: str, options: ReaderOptions) -> str:
@@ -45,8 +45,15 @@ def store_cached(cache_dir: Path, sha256: str, parsed: ParsedText) -> None:
     os.replace(tmp, p)
 
 
+_REPLACEMENT = "\ufffd"
+
+
 def parse_file(path: Path, fmt: str, options: ReaderOptions) -> ParsedText:
-    """Read `path` with the reader for `fmt` and normalise; ReaderError when there is no usable text."""
+    """Read `path` with the reader for `fmt` and normalise; ReaderError when there is no usable text.
+
+    Text whose characters are mostly U+FFFD (a lossy conversion upstream: the file was saved
+    from mojibake) is refused as `garbled_text` whatever the format, with the ratio the PDF
+    reader applies to glyphs without a Unicode mapping."""
     paras = READERS[fmt](Path(path), options)
     parsed = paras_to_text(paras, parser=options.pdf_backend if fmt == "pdf" else fmt,
                            parser_version=parser_version(fmt, options))
@@ -54,13 +61,19 @@ def parse_file(path: Path, fmt: str, options: ReaderOptions) -> ParsedText:
         if fmt == "pdf":
             raise ReaderError("no_text_layer", "the PDF has no text layer (a scan or images only)")
         raise ReaderError("empty_file", "the file holds no text")
+    visible = sum(1 for ch in parsed.text if not ch.isspace())
+    bad = parsed.text.count(_REPLACEMENT)
+    if bad > options.max_garbled_ratio * visible:
+        raise ReaderError("garbled_text", f"{bad} of {visible} characters are U+FFFD replacement characters "
+                                          "(the text was damaged before it reached us)")
     return parsed
 
 
 def sniff(path: Path) -> str:
-    """The file's format from its bytes; ReaderError(unsupported_format) when no reader fits."""
+    """The file's format from its bytes; ReaderError when no reader fits, saying why
+    (`unsupported_format`, `encrypted` for a password-protected .docx, `corrupt` for bytes that
+    are no known format and no decodable text, `too_large` for a zip directory too big to parse)."""
     fmt = sniff_format(Path(path))
     if fmt is None:
-        raise ReaderError("unsupported_format",
-                          f"not a PDF, DOCX or text file (starts with {Path(path).read_bytes()[:8]!r})")
+        raise explain_unsupported(Path(path))
     return fmt

@@ -62,6 +62,13 @@ def get_parsed(job: Job, ctx: WorkContext):
         parsed = parse_file(Path(job.abs_path), src.format, ctx.options)
     except ReaderError as e:
         raise PipelineError(e.reason, e.message, stage="parse") from None
+    except MemoryError:
+        raise
+    except Exception as e:
+        # A parser library tripping over a malformed file (pdfminer's KeyError on a broken
+        # object, RecursionError on absurd nesting): the file is unreadable, not the pipeline broken.
+        raise PipelineError("corrupt", f"the {src.format} reader failed: {type(e).__name__}: {e}",
+                            stage="parse") from None
     store_cached(ctx.cache_dir, src.sha256, parsed)
     return parsed
 

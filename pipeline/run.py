@@ -25,7 +25,7 @@ from pipeline.parse import parser_version
 from pipeline.process import Job
 from pipeline.readers import ReaderOptions
 from pipeline.scan import Scan, error_row, scan_raw
-from pipeline.tables import SCHEMAS, TABLES, read_table, to_arrow
+from pipeline.tables import TABLES, count_rows, read_table, to_arrow, write_tables
 
 DATA_TABLES = ("documents", "sections", "responsibilities", "quantities", "terms")
 TRIGGERS = ("manual", "schedule", "rules_changed", "reextract")
@@ -36,45 +36,81 @@ def new_run_id() -> str:
 
 
 @dataclass
+class Previous:
+    """What the last run left in the output folder."""
+
+    documents: pa.Table
+    errors: pa.Table
+    last_run: Optional[dict]
+
+    @classmethod
+    def read(cls, out: Path) -> "Previous":
+        runs = read_table(out, "runs")
+        last = runs.slice(runs.num_rows - 1).to_pylist()[0] if runs.num_rows else None
+        return cls(read_table(out, "documents"), read_table(out, "errors"), last)
+
+
+@dataclass
 class Plan:
     jobs: list[Job]
     keep: set[str]  # doc_ids whose previous rows are carried over
+    reprocessed: set[str]  # doc_ids that had rows and are extracted again (their changes are reported)
     renamed: dict[str, str]  # doc_id → new source_path for unchanged files under a new name
+    carried_errors: list[dict]  # errors of unchanged files that failed before: not retried
     counts: Counter
     reextract: bool
     previous_rules_version: Optional[str]
 
 
-def plan_run(scan: Scan, previous_docs: pa.Table, rules_version: str, options: ReaderOptions,
-             force_reextract: bool = False) -> Plan:
-    prev = {d["doc_id"]: d for d in previous_docs.select(
+def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions: dict,
+             options: ReaderOptions, force_reextract: bool = False) -> Plan:
+    """Decide per file: process it, carry its previous rows (or error) over, or drop it."""
+    prev = {d["doc_id"]: d for d in previous.documents.select(
         ["doc_id", "source_path", "rules_version", "parser_version"]).to_pylist()}
-    prev_paths = {d["source_path"]: d["doc_id"] for d in prev.values()}
-    prev_rv = Counter(d["rules_version"] for d in prev.values()).most_common(1)
-    prev_rv = prev_rv[0][0] if prev_rv else None
+    prev_paths = {d["source_path"] for d in prev.values()}
+    prev_failed = {(e["source_path"], e["sha256"]): e for e in previous.errors.to_pylist()
+                   if e["stage"] not in ("scan", "sniff") and e["sha256"]}
+    prev_paths |= {p for p, _ in prev_failed}
+    last = previous.last_run or {}
+    prev_rv = last.get("rules_version")
     reextract = force_reextract or (prev_rv is not None and prev_rv != rules_version)
+    same_parsers = last.get("parser_versions") == json.dumps(parser_versions, sort_keys=True)
+
     counts: Counter = Counter()
-    jobs, keep, renamed = [], set(), {}
-    current = set()
+    jobs, keep, reprocessed, renamed, carried = [], set(), set(), {}, []
+    current_ids, current_paths = set(), set()
     for src, path in scan.sources:
-        current.add(src.doc_id)
+        current_ids.add(src.doc_id)
+        current_paths.add(src.path)
         old = prev.get(src.doc_id)
-        if old is None:
+        failed = prev_failed.get((src.path, src.sha256))
+        if old is None and failed is None:
             counts["changed" if src.path in prev_paths else "new"] += 1
             jobs.append(Job(src, str(path)))
             continue
         counts["unchanged"] += 1
+        if failed is not None:
+            if reextract or not same_parsers:
+                jobs.append(Job(src, str(path)))
+            else:
+                carried.append({k: failed[k] for k in ("source_path", "sha256", "stage", "reason", "message")})
+            continue
         if old["source_path"] != src.path:
             renamed[src.doc_id] = src.path
         stale = old["parser_version"] != parser_version(src.format, options)
         if reextract or stale or old["rules_version"] != rules_version:
             jobs.append(Job(src, str(path)))
+            reprocessed.add(src.doc_id)
         else:
             keep.add(src.doc_id)
     counts["removed"] = sum(1 for d in prev.values()
-                            if d["doc_id"] not in current and d["source_path"] not in
-                            {s.path for s, _ in scan.sources})
-    return Plan(jobs, keep, renamed, counts, reextract, prev_rv)
+                            if d["doc_id"] not in current_ids and d["source_path"] not in current_paths)
+    counts["removed"] += sum(1 for p, sha in prev_failed if p not in current_paths)
+    return Plan(jobs, keep, reprocessed, renamed, carried, counts, reextract, prev_rv)
+
+
+def _sorted(table: pa.Table, key: str) -> pa.Table:
+    return table.take(pc.sort_indices(table, sort_keys=[(key, "ascending")]))
 
 
 def merge_tables(out: Path, plan: Plan, results: dict[str, list[dict]], run_id: str,
@@ -92,19 +128,27 @@ def merge_tables(out: Path, plan: Plan, results: dict[str, list[dict]], run_id: 
         if name == "documents" and plan.renamed and old.num_rows:
             paths = [plan.renamed.get(d, p) for d, p in zip(old["doc_id"].to_pylist(),
                                                              old["source_path"].to_pylist())]
-            old = old.set_column(old.schema.get_field_index("source_path"), "source_path",
-                                 pa.array(paths, pa.string()))
-            names = [Path(p).name for p in paths]
-            old = old.set_column(old.schema.get_field_index("source_name"), "source_name",
-                                 pa.array(names, pa.string()))
-        table = pa.concat_tables([old.cast(SCHEMAS[name]), new])
-        key = "source_path" if name == "documents" else "doc_id"
-        merged[name] = table.take(pc.sort_indices(table, sort_keys=[(key, "ascending")]))
+            for col, values in (("source_path", paths), ("source_name", [Path(p).name for p in paths])):
+                i = old.schema.get_field_index(col)
+                old = old.set_column(i, old.schema.field(i), pa.array(values, pa.string()))
+        # Stable sort by document: rows keep their order within a document.
+        merged[name] = _sorted(pa.concat_tables([old, new]), "source_path" if name == "documents" else "doc_id")
+    old_errors = {(e["source_path"], e["sha256"]): e["run_id"] for e in read_table(out, "errors").to_pylist()}
+    carried = {id(e) for e in plan.carried_errors}
     for e in errors:
-        e["run_id"] = run_id
-    err = to_arrow("errors", errors)
-    merged["errors"] = err.take(pc.sort_indices(err, sort_keys=[("source_path", "ascending")]))
+        # An error carried over keeps the run that found it, like carried-over rows do.
+        e["run_id"] = old_errors.get((e["source_path"], e["sha256"])) if id(e) in carried else run_id
+    merged["errors"] = _sorted(to_arrow("errors", errors), "source_path")
     return merged
+
+
+def nothing_changed(out: Path, plan: Plan, errors: list[dict]) -> bool:
+    """True when this run would write the same tables as are there: then nothing is rewritten."""
+    if plan.jobs or plan.renamed or plan.counts["removed"]:
+        return False
+    fields = ("source_path", "sha256", "stage", "reason", "message")
+    old = sorted(tuple(e[k] for k in fields) for e in read_table(out, "errors").to_pylist())
+    return old == sorted(tuple(e[k] for k in fields) for e in errors)
 
 
 def run_record(run_id: str, started: dt.datetime, trigger: str, status: str, rules_version: str,
@@ -117,6 +161,59 @@ def run_record(run_id: str, started: dt.datetime, trigger: str, status: str, rul
         "n_new": counts.get("new", 0), "n_changed": counts.get("changed", 0),
         "n_unchanged": counts.get("unchanged", 0), "n_removed": counts.get("removed", 0),
         "n_failed": n_failed, "seconds": (ended - started).total_seconds(),
+    }
+
+
+@dataclass
+class RunContext:
+    run_id: str
+    started: dt.datetime
+    trigger: str
+    rules_version: str
+    parser_versions: dict
+
+
+def finish_run(out: Path, ctx: RunContext, plan: Plan, rows: dict[str, list[dict]],
+               errors: list[dict]) -> dict:
+    """Merge, report what a re-extraction changed, and write every table as one unit.
+
+    When nothing changed, the data tables are not rewritten; the run is still recorded in `runs`.
+    """
+    from pipeline.changes import diff_tables, summarise
+
+    errors = errors + plan.carried_errors
+    unchanged = nothing_changed(out, plan, errors)
+    tables: dict[str, pa.Table] = {}
+    change_rows: list[dict] = []
+    if not unchanged:
+        tables = merge_tables(out, plan, rows, ctx.run_id, errors)
+        if plan.reprocessed:
+            old = {name: read_table(out, name) for name in DATA_TABLES}
+            change_rows = diff_tables(old, tables, plan.reprocessed)
+            for c in change_rows:
+                c.update(run_id=ctx.run_id, old_rules_version=plan.previous_rules_version,
+                         new_rules_version=ctx.rules_version)
+            tables["changes"] = to_arrow("changes", change_rows)
+    if not (Path(out) / "changes.parquet").exists():
+        tables.setdefault("changes", to_arrow("changes", []))
+    record = run_record(ctx.run_id, ctx.started, ctx.trigger, "completed", ctx.rules_version,
+                        ctx.parser_versions, plan.counts, len(errors))
+    tables["runs"] = append_run(out, record)
+    write_tables(out, tables)
+
+    titles = {}
+    if plan.reprocessed and "documents" in tables:
+        d = tables["documents"]
+        titles = dict(zip(d["doc_id"].to_pylist(), d["source_path"].to_pylist()))
+    return {
+        "run_id": ctx.run_id, "trigger": ctx.trigger, "rules_version": ctx.rules_version,
+        "previous_rules_version": plan.previous_rules_version, "out_dir": str(out),
+        "files": dict(plan.counts), "processed": len(plan.jobs),
+        "errors": dict(Counter(e["reason"] for e in errors)),
+        "nothing_changed": unchanged,
+        "rows": {name: count_rows(out, name) for name in TABLES},
+        "changes": summarise(change_rows, titles) if plan.reprocessed else None,
+        "n_changes": len(change_rows),
     }
 
 
@@ -141,5 +238,5 @@ def collect(results: Iterable, rows: dict[str, list[dict]], errors: list[dict]) 
     return status
 
 
-__all__ = ["scan_raw", "plan_run", "merge_tables", "collect", "run_record", "append_run",
-           "new_run_id", "Scan", "Plan", "DATA_TABLES", "TABLES"]
+__all__ = ["scan_raw", "plan_run", "merge_tables", "collect", "finish_run", "new_run_id",
+           "Previous", "RunContext", "Scan", "Plan", "DATA_TABLES", "TABLES"]

@@ -16,7 +16,9 @@ Invariants:
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar, Literal, Optional
 
 import cn2an
@@ -56,6 +58,7 @@ class _Candidate:
     rest: str  # paragraph text after the marker
 
 
+@lru_cache(maxsize=1024)
 def label_number(num: str, numeral: str) -> Optional[int]:
     num = unicodedata.normalize("NFKC", num).strip()
     if not num:
@@ -96,22 +99,33 @@ def _find_candidates(parsed: ParsedText, rules: SectionRules) -> list[_Candidate
 def _fix_slips(cands: list[_Candidate], rules: SectionRules) -> None:
     """Give a marker the higher-ranked family whose count it fills (`1、` between nothing and `二、`)."""
     numbered = [f for f in rules.families if f.kind == "numbered"]
+    # Indices of the candidates of each family (kept up to date as slips change family), so the
+    # nearest one before or after a candidate is a bisection, not a scan of the whole list.
+    where: dict[str, list[int]] = {}
+    for i, c in enumerate(cands):
+        where.setdefault(c.family.id, []).append(i)
     for i, c in enumerate(cands):
         if c.family.kind != "numbered" or c.num is None:
             continue
         for fam in numbered:
             if fam.rank >= c.family.rank:
                 continue
-            prev = next((x for x in reversed(cands[:i]) if x.family.id == fam.id), None)
-            nxt = next((x for x in cands[i + 1:] if x.family.id == fam.id), None)
+            idx = where.get(fam.id, [])
+            k = bisect_left(idx, i)
+            prev = cands[idx[k - 1]] if k else None
+            k2 = bisect_right(idx, i)
+            nxt = cands[idx[k2]] if k2 < len(idx) else None
             if nxt is None or nxt.num != c.num + 1:
                 continue
             if (prev.num if prev else 0) != c.num - 1:
                 continue
-            lo = cands.index(prev) if prev else -1
-            own = [x for x in cands[lo + 1:i] if x.family.id == c.family.id]
-            if own and own[-1].num == c.num - 1:
+            lo = idx[k - 1] if k else -1
+            own_idx = where[c.family.id]
+            j = bisect_left(own_idx, i) - 1  # the last of its own family before it
+            if j >= 0 and own_idx[j] > lo and cands[own_idx[j]].num == c.num - 1:
                 continue  # it continues its own count: not a slip
+            own_idx.remove(i)
+            insort(where.setdefault(fam.id, []), i)
             c.family = fam
             break
 
@@ -176,10 +190,15 @@ def text_to_sections(parsed: ParsedText, rules: SectionRules, doc_id: str = "") 
         stack.append((fam.id, sec))
 
     # Close each section at the next heading (own text) and at the next heading of its level or above.
+    open_secs: list[Section] = []  # not closed yet; levels strictly increase from bottom to top
     for i, s in enumerate(sections):
         if i + 1 < len(sections):
             s.own_end = sections[i + 1].start - 1
-        s.end = next((t.start - 1 for t in sections[i + 1:] if t.level <= s.level), len(parsed.text))
+        while open_secs and open_secs[-1].level >= s.level:
+            open_secs.pop().end = s.start - 1
+        open_secs.append(s)
+    for s in open_secs:
+        s.end = len(parsed.text)
     return sections
 
 

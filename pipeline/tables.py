@@ -117,6 +117,17 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("message", pa.string()),
         pa.field("run_id", pa.string()),
     ]),
+    "changes": pa.schema([
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("old_rules_version", pa.string()),
+        pa.field("new_rules_version", pa.string()),
+        pa.field("table", pa.string()),
+        pa.field("doc_id", pa.string()),
+        pa.field("change", pa.string()),
+        pa.field("key", pa.string()),
+        pa.field("before", pa.string()),
+        pa.field("after", pa.string()),
+    ]),
     "runs": pa.schema([
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("started_at", pa.timestamp("ms", tz="UTC")),
@@ -194,4 +205,9 @@ def read_table(out: Path, name: str) -> pa.Table:
     path = Path(out) / f"{name}.parquet"
     if not path.exists():
         return SCHEMAS[name].empty_table()
-    return pq.read_table(path, schema=SCHEMAS[name])
+    return pq.read_table(path, schema=SCHEMAS[name]).cast(SCHEMAS[name])
+
+
+def count_rows(out: Path, name: str) -> int:
+    path = Path(out) / f"{name}.parquet"
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0

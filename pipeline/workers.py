@@ -1,14 +1,31 @@
 """A pool of worker processes with a time and memory limit per job (the Tika "forked parser" model).
 
-Each worker is a spawned process that builds its WorkContext once and then runs jobs one at a
-time. A job that runs past `timeout_seconds` gets its worker killed and replaced, and the job is
-reported as `timeout`; a worker is started with an address-space limit (RLIMIT_AS), so a job that
-needs more memory gets MemoryError (reported as `memory_limit`), and a worker that dies outright is
-replaced and its job reported with the signal. Other jobs never wait on a bad one longer than its
-own limit, and the pool never hands back partial rows.
+Each worker is a spawned process that builds its WorkContext once, loads what every job needs
+(parser libraries, the jieba dictionary), tells the pool it is ready, and then runs jobs one at a
+time. The limits:
+
+- time: a job's clock starts when it is handed to a ready worker (a replacement worker's start-up
+  is never charged to the next file). A job still running at `timeout_seconds` gets its worker
+  killed (SIGKILL) and replaced, and is reported as `timeout`.
+- memory: after loading, the worker limits its address space (RLIMIT_AS) to what it uses idle
+  plus `memory_limit_mb`, so the limit is what one file may add, whatever the libraries and the
+  dictionary cost. A job that hits it gets MemoryError, or a library reports a failed allocation
+  in its own words (libxml2: "unknown error"); a failure after the job's address space came
+  within 20% of the limit is reported as `memory_limit` either way. A worker that got near its
+  limit retires after answering (its heap is fragmented), and a worker that dies outright
+  (SIGSEGV/SIGABRT from a failed allocation in C, the kernel's OOM killer) is replaced and its
+  job reported as `memory_limit`.
+
+Other jobs never wait on a bad one longer than its own limit, and the pool never hands back
+partial rows: a job yields its complete result or one Failure.
+
+Every finished job is logged on the `policy_pipeline.workers` logger (DEBUG; WARNING for a killed
+worker) with a `job_stats` attribute (JobStats: seconds, the worker's peak resident memory during
+the job, its idle size), which is what `bench/hostile.py` reports.
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import resource
 import signal
@@ -16,9 +33,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Callable, Iterable, Iterator, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 from pipeline.errors import PipelineError
+
+log = logging.getLogger("policy_pipeline.workers")
+
+# A worker that has not loaded within this many seconds is broken (not slow): the run fails.
+START_TIMEOUT_SECONDS = 180.0
+# Share of the memory budget after which a failing job is taken to have run out of memory.
+NEAR_LIMIT = 0.8
 
 
 @dataclass(frozen=True)
@@ -28,12 +52,51 @@ class Failure:
     stage: str = "parse"
 
 
-def _limit_memory(memory_mb: int) -> None:
-    limit = memory_mb * 1024 * 1024
+@dataclass(frozen=True)
+class JobStats:
+    """How one job went: wall seconds from hand-over to answer (or kill), and the worker's peak
+    resident memory during the job and when idle (MB; None when /proc is not available)."""
+
+    seconds: float
+    outcome: str  # "ok" or the Failure reason
+    peak_rss_mb: Optional[float] = None
+    idle_rss_mb: Optional[float] = None
+
+
+def _status_kb(field: str, pid: Union[int, str] = "self") -> Optional[int]:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_peak_rss() -> None:
+    """Reset VmHWM so it measures the next job only (Linux ≥ 4.0; harmless elsewhere)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _mb(kb: Optional[int]) -> Optional[float]:
+    return None if kb is None else round(kb / 1024, 1)
+
+
+def _limit_memory(memory_mb: int) -> tuple[int, int]:
+    """Cap the address space at the current size + memory_mb; (budget start, limit) in bytes."""
+    base_kb = _status_kb("VmSize")
+    base = (base_kb or 0) * 1024
+    limit = base + memory_mb * 1024 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return base, limit
 
 
 def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, run: Callable,
@@ -44,7 +107,10 @@ def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, 
     except Exception as e:  # a worker that cannot start fails the run, not each file
         conn.send(("fatal", f"{type(e).__name__}: {e}"))
         return
-    _limit_memory(memory_mb)
+    base, limit = _limit_memory(memory_mb)
+    near = base + NEAR_LIMIT * (limit - base)
+    idle_rss = _mb(_status_kb("VmRSS"))
+    conn.send(("ready", idle_rss))
     while True:
         try:
             job = conn.recv()
@@ -52,18 +118,32 @@ def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, 
             return
         if job is None:
             return
+        _reset_peak_rss()
+        out_of_memory = False
         try:
             result = ("ok", run(job, ctx))
         except PipelineError as e:
             result = ("err", Failure(e.reason, e.message, e.stage))
-        except MemoryError:
-            result = ("err", Failure("memory_limit", f"needed more than {memory_mb} MB"))
+        except MemoryError as e:
+            out_of_memory = True
+            detail = f" ({e})" if str(e) else ""
+            result = ("err", Failure("memory_limit", f"needed more than {memory_mb} MB{detail}"))
         except Exception as e:  # the worker survives; the job is reported, not retried
             result = ("err", Failure("extraction_failed", f"{type(e).__name__}: {e}", "extract"))
+        peak_vm = (_status_kb("VmPeak") or 0) * 1024
+        if peak_vm >= near:
+            # Close to the limit: a library that failed to allocate may have said so in other words.
+            if result[0] == "err" and result[1].reason != "memory_limit":
+                result = ("err", Failure("memory_limit",
+                                         f"needed more than {memory_mb} MB ({result[1].reason}: {result[1].message})"))
+            out_of_memory = True
+        stats = (_mb(_status_kb("VmHWM")), idle_rss)
         try:
-            conn.send(result)
+            conn.send((*result, stats, out_of_memory))
         except MemoryError:
-            conn.send(("err", Failure("memory_limit", f"result larger than {memory_mb} MB")))
+            conn.send(("err", Failure("memory_limit", f"result larger than {memory_mb} MB"), stats, True))
+        if out_of_memory:
+            return  # retire: the pool starts a fresh worker
 
 
 class WorkerStartError(RuntimeError):
@@ -80,7 +160,11 @@ class _Worker:
         self.proc.start()
         child.close()
         self.conn = parent
+        self.ready = False
+        self.start_deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        self.idle_rss_mb: Optional[float] = None
         self.job = None
+        self.started = 0.0
         self.deadline = 0.0
 
     def kill(self) -> None:
@@ -88,6 +172,11 @@ class _Worker:
             self.proc.kill()
         self.proc.join(5)
         self.conn.close()
+
+
+def _job_name(job) -> str:
+    source = getattr(job, "source", None)
+    return getattr(source, "path", None) or repr(job)
 
 
 class WorkerPool:
@@ -118,37 +207,75 @@ class WorkerPool:
         self._workers.append(_Worker(self))
 
     def map(self, jobs: Iterable) -> Iterator[tuple[object, Union[object, Failure]]]:
+        for job, value, _stats in self.map_with_stats(jobs):
+            yield job, value
+
+    def map_with_stats(self, jobs: Iterable) -> Iterator[tuple[object, Union[object, Failure], JobStats]]:
         pending = deque(jobs)
         self._ensure()
         while pending or any(w.job is not None for w in self._workers):
+            now = time.monotonic()
             for w in self._workers:
-                if w.job is None and pending:
+                if w.ready and w.job is None and pending:
                     w.job = pending.popleft()
                     w.conn.send(w.job)
-                    w.deadline = time.monotonic() + self.timeout
-            busy = [w for w in self._workers if w.job is not None]
-            wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=wait_for)
-            for w in list(busy):
+                    w.started = now
+                    w.deadline = now + self.timeout
+            waiting = [w for w in self._workers if w.job is not None or not w.ready]
+            deadlines = [w.deadline if w.ready else w.start_deadline for w in waiting]
+            wait_for = max(0.0, min(deadlines) - time.monotonic())
+            ready = wait([w.conn for w in waiting] + [w.proc.sentinel for w in waiting], timeout=wait_for)
+            for w in list(waiting):
+                if not w.ready:
+                    self._starting(w, ready)
+                    continue
                 job = w.job
                 if w.conn in ready:
                     try:
-                        status, value = w.conn.recv()
+                        status, value, (peak, idle), retire = w.conn.recv()
                     except (EOFError, OSError):
-                        status, value = "err", self._death(w)
+                        value, peak = self._death(w), _mb(_status_kb("VmHWM", w.proc.pid))
+                        idle, retire = w.idle_rss_mb, True
+                    stats = self._stats(w, value, peak, idle)
+                    w.job = None
+                    if retire:
                         self._replace(w)
-                    else:
-                        if status == "fatal":
-                            raise WorkerStartError(value)
-                        w.job = None
-                    yield job, value
+                    yield job, value, stats
                 elif w.proc.sentinel in ready:
                     value = self._death(w)
+                    stats = self._stats(w, value, None, w.idle_rss_mb)
                     self._replace(w)
-                    yield job, value
+                    yield job, value, stats
                 elif time.monotonic() >= w.deadline:
+                    peak = _mb(_status_kb("VmHWM", w.proc.pid))
+                    value = Failure("timeout", f"no result within {self.timeout:g} s; the worker was killed")
+                    stats = self._stats(w, value, peak, w.idle_rss_mb)
                     self._replace(w)
-                    yield job, Failure("timeout", f"no result within {self.timeout:g} s; the worker was killed")
+                    yield job, value, stats
+
+    def _starting(self, w: _Worker, ready: list) -> None:
+        if w.conn in ready:
+            try:
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                w.proc.join(1)
+                raise WorkerStartError(f"a worker exited while starting (exit code {w.proc.exitcode})") from None
+            if msg[0] == "fatal":
+                raise WorkerStartError(msg[1])
+            w.ready, w.idle_rss_mb = True, msg[1]
+        elif w.proc.sentinel in ready:
+            w.proc.join(1)
+            raise WorkerStartError(f"a worker exited while starting (exit code {w.proc.exitcode})")
+        elif time.monotonic() >= w.start_deadline:
+            raise WorkerStartError(f"a worker did not start within {START_TIMEOUT_SECONDS:g} s")
+
+    def _stats(self, w: _Worker, value, peak: Optional[float], idle: Optional[float]) -> JobStats:
+        outcome = value.reason if isinstance(value, Failure) else "ok"
+        stats = JobStats(round(time.monotonic() - w.started, 3), outcome, peak, idle)
+        level = logging.WARNING if outcome in ("timeout", "memory_limit") else logging.DEBUG
+        log.log(level, "%s: %s in %.2f s, peak %s MB (idle %s MB)", _job_name(w.job), outcome,
+                stats.seconds, peak, idle, extra={"job_stats": stats, "job": w.job})
+        return stats
 
     def _death(self, w: _Worker) -> Failure:
         w.proc.join(1)
@@ -172,12 +299,23 @@ class WorkerPool:
 
 
 def make_work_context(rules, config_dir: str, cache_dir: str, pdf_backend: str, terms_per_section: int):
-    """Build a worker's context from the rules the run validated (never re-read mid-run)."""
+    """Build a worker's context from the rules the run validated (never re-read mid-run), and load
+    what every job needs, so that the memory limit set after this measures one file's needs."""
     from pathlib import Path
+
+    import charset_normalizer  # noqa: F401
+    import lxml.etree  # noqa: F401
+    import pdfplumber  # noqa: F401
+    import pikepdf  # noqa: F401
+    import pypdfium2  # noqa: F401
 
     from pipeline.process import WorkContext
     from pipeline.readers import ReaderOptions
+    from pipeline.terms import keyword_extractor
 
-    return WorkContext(rules=rules, options=ReaderOptions(pdf_backend=pdf_backend),
-                       cache_dir=Path(cache_dir), config_dir=Path(config_dir),
-                       terms_per_section=terms_per_section)
+    ctx = WorkContext(rules=rules, options=ReaderOptions(pdf_backend=pdf_backend),
+                      cache_dir=Path(cache_dir), config_dir=Path(config_dir),
+                      terms_per_section=terms_per_section)
+    if terms_per_section > 0:
+        keyword_extractor(str(ctx.config_dir), str(Path(ctx.cache_dir) / "jieba")).tokenizer.check_initialized()
+    return ctx

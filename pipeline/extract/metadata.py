@@ -18,6 +18,7 @@ from pipeline.rules import Rule, RuleFile
 _HAN_GAP = regex.compile(r"(?<=\p{Han})\s+(?=[\p{Han}（(])|(?<=[）)])\s+(?=\p{Han})")
 _HAN_ONLY = regex.compile(r"^[\p{Han}\s]{2,40}$")
 _DRAFT_SUFFIX = regex.compile(r"\s*[（(][^（）()]{0,8}(?:稿|草案)[）)]\s*$")
+_SPACES = regex.compile(r"\s+")
 HEAD_LIMIT = 60  # paragraphs looked at before the first heading
 TAIL_LINES = 4
 
@@ -95,7 +96,7 @@ def text_to_metadata(parsed: ParsedText, sections: list[Section], rules: Metadat
     meta.is_draft = bool(rules.draft_marker.rx.search(head_text[:2000]))
 
     m = next(filter(None, map(rules.doc_number.rx.match, paras[:min(head_end, HEAD_LIMIT)])), None)
-    meta.doc_number = regex.sub(r"\s+", "", m.group("number")) if m else None
+    meta.doc_number = _SPACES.sub("", m.group("number")) if m else None
 
     if meta.title:
         m = rules.period.rx.search(meta.title)

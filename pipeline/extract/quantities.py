@@ -32,7 +32,9 @@ Invariants:
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, Literal, NamedTuple, Optional
 
 import cn2an
@@ -40,8 +42,9 @@ import regex
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipeline.model import DocumentMeta, ParsedText, Quantity, Section
+from pipeline.normalise import OffsetMap, flatten, may_match, pattern_needs
 from pipeline.rules import Rule, RuleFile
-from pipeline.sections import section_at
+from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
 Comparator = Literal[">=", ">", "<=", "<", "~", "=", "range"]
 
@@ -56,6 +59,11 @@ METRIC_MAX = 24
 # one, so offsets hold): ２０２５年 is a year like 2025年. Other characters are matched as written.
 HALF_WIDTH = str.maketrans({chr(c): chr(c - 0xFEE0) for c in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B),
                                                             *range(0xFF41, 0xFF5B), 0xFF05, 0xFF0E)})
+_FULL_WIDTH = regex.compile("[" + "".join(regex.escape(chr(c)) for c in HALF_WIDTH) + "]")
+# Fixed patterns of this module, compiled once (regex's own pattern cache costs a lookup per call).
+_CLAUSE_CUT = regex.compile(r"[，,：:]")
+_ITEM_CUT = regex.compile(r"、|(?<!及)和|以及")
+_THING_START = regex.compile(r"\p{Han}|[“\"（(]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,9 +199,10 @@ class _Chunk:
 
     section: Optional[Section]
     flat: str  # text without "\n", as written
-    offsets: list[int]  # offsets[i] = offset in parsed.text of flat[i]
+    offsets: OffsetMap  # offsets[i] = offset in parsed.text of flat[i]
     masked: str = ""  # flat in half-width form (HALF_WIDTH), excluded spans blanked
     marks: list[YearMark] = field(default_factory=list)
+    mark_pos: Optional[list[int]] = None  # [m.pos for m in marks], for bisection
 
 
 @dataclass
@@ -215,6 +224,7 @@ class _Figure:
 # Small conversions
 
 
+@lru_cache(maxsize=4096)
 def numeral_to_float(s: str) -> Optional[float]:
     """`1,000` → 1000; `5039.8` → 5039.8; `五` → 5; `百` → 100; `十二` → 12 (cn2an)."""
     s = unicodedata.normalize("NFKC", s).replace(",", "").strip()
@@ -250,40 +260,46 @@ def unit_to_base(value: float, unit: str, units: UnitTable) -> tuple[Optional[fl
 
 def text_to_chunk(text: str, start: int, end: int, section: Optional[Section]) -> _Chunk:
     """Cut `text[start:end]` and drop its line breaks, keeping the offset of every character."""
-    flat, offsets = [], []
-    for i in range(start, end):
-        c = text[i]
-        if c in "\r\n":
-            continue
-        flat.append(c)
-        offsets.append(i)
-    return _Chunk(section, "".join(flat), offsets)
+    flat, offsets = flatten(text, start, end, "\r\n")
+    return _Chunk(section, flat, offsets)
+
+
+def _finditer(r: Rule, s: str):
+    """`r.rx.finditer(s)`, skipped when `s` lacks characters every match needs (pattern_needs)."""
+    return r.rx.finditer(s) if may_match(pattern_needs(r.pattern), s) else ()
 
 
 def _spans(rules: list[Rule], s: str) -> list[tuple[int, int]]:
-    return [m.span() for r in rules for m in r.rx.finditer(s)]
+    return [m.span() for r in rules for m in _finditer(r, s)]
+
+
+def _blank(s: str, spans: list[tuple[int, int]]) -> str:
+    """`s` with every character inside one of `spans` replaced by BLANK (same length)."""
+    if not spans:
+        return s
+    parts, pos = [], 0
+    for a, b in sorted(spans):
+        a = max(a, pos)
+        if b <= a:
+            continue
+        parts += (s[pos:a], BLANK * (b - a))
+        pos = b
+    parts.append(s[pos:])
+    return "".join(parts)
 
 
 def flat_to_masked(flat: str, rules: QuantityRules) -> str:
     """Blank the excluded spans (same length, so positions are kept)."""
-    chars = list(flat)
-    for a, b in _spans(rules.exclusions, flat):
-        for i in range(a, b):
-            chars[i] = BLANK
-    return "".join(chars)
+    return _blank(flat, _spans(rules.exclusions, flat))
 
 
 def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[YearMark]:
     """Year marks, with titles of other documents (《…（2021-2025年）》) and plan periods hidden."""
-    chars = list(flat)
-    for a, b in _spans(rules.year_masks, flat):
-        for i in range(a, b):
-            chars[i] = BLANK
-    hidden = "".join(chars)
+    hidden = _blank(flat, _spans(rules.year_masks, flat))
     taken: list[tuple[int, int]] = []
     marks = []
     for r in rules.years:  # earlier rules win on overlap
-        for m in r.rx.finditer(hidden):
+        for m in _finditer(r, hidden):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             taken.append(m.span())
@@ -292,11 +308,22 @@ def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[YearMark]:
     return sorted(marks)
 
 
+@lru_cache(maxsize=64)
+def _delimiters(s: str, ends: str) -> list[int]:
+    """Sorted positions in `s` of the characters in `ends` (one pass per text and delimiter set)."""
+    return [m.start() for m in _delimiter_rx(ends).finditer(s)] if ends else []
+
+
+@lru_cache(maxsize=None)
+def _delimiter_rx(ends: str) -> "regex.Pattern[str]":
+    return regex.compile(f"[{regex.escape(ends)}]")
+
+
 def _bounds(s: str, pos: int, ends: str) -> tuple[int, int]:
     """The span around `pos` delimited by any of `ends` (the delimiter closes the span)."""
-    a = max((s.rfind(c, 0, pos) for c in ends), default=-1) + 1
-    b = min((i for i in (s.find(c, pos) for c in ends) if i >= 0), default=len(s))
-    return a, b
+    d = _delimiters(s, ends)
+    i = bisect_left(d, pos)
+    return (d[i - 1] + 1 if i else 0), (d[i] if i < len(d) else len(s))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +334,7 @@ def masked_to_figures(masked: str, rules: QuantityRules) -> list[_Figure]:
     """Every figure in the blanked text; overlaps resolved by start, then length, then rule order."""
     cands = []
     for order, r in enumerate(rules.figures):
-        for m in r.rx.finditer(masked):
+        for m in _finditer(r, masked):
             fig = match_to_figure(m, r, rules)
             if fig is not None:
                 cands.append((m.start(), -(m.end() - m.start()), order, fig))
@@ -413,6 +440,13 @@ def _chain(sec: Optional[Section], by_id: dict[str, Section]) -> list[Section]:
     return out
 
 
+def _mark_positions(chunk: _Chunk) -> list[int]:
+    """Positions of the chunk's year marks (sorted, as the marks are), computed once per chunk."""
+    if chunk.mark_pos is None or len(chunk.mark_pos) != len(chunk.marks):
+        chunk.mark_pos = [mk.pos for mk in chunk.marks]
+    return chunk.mark_pos
+
+
 def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: DocumentMeta,
                       rules: QuantityRules) -> str:
     """The kind a year mark gives. A `plain` year (2019年…) is a baseline when it is before the plan
@@ -436,7 +470,10 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
         return fig.rule.kind, None
     s0, s1 = _bounds(chunk.flat, fig.start, SENTENCE_ENDS)
     sentence = chunk.flat[s0:s1]
-    in_sentence = [mk for mk in chunk.marks if s0 <= mk.pos < s1 and mk.role != "reference"]
+    marks = chunk.marks
+    pos = _mark_positions(chunk)
+    i0 = bisect_left(pos, s0)
+    in_sentence = [mk for mk in marks[i0:bisect_left(pos, s1, i0)] if mk.role != "reference"]
     headings = [s.heading for s in chain]
 
     # The governing year mark: its sentence (nearest before, else first after), earlier sentences
@@ -444,14 +481,12 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
     before = [mk for mk in in_sentence if mk.pos < fig.start]
     governing = before[-1] if before else (in_sentence[0] if in_sentence else None)
     if governing is None:
-        earlier = [mk for mk in chunk.marks if mk.pos < s0 and mk.role != "reference"]
-        governing = earlier[-1] if earlier else None
+        governing = next((mk for mk in reversed(marks[:i0]) if mk.role != "reference"), None)
     for anc in chain[1:]:
         if governing is not None:
             break
         ac = chunks.get(anc.section_id)
-        marks = [mk for mk in (ac.marks if ac else []) if mk.role != "reference"]
-        governing = marks[-1] if marks else None
+        governing = next((mk for mk in reversed(ac.marks) if mk.role != "reference"), None) if ac else None
     ctx_target = (any(rules.target_headings.rx.search(h) for h in headings)
                   or (governing is not None and governing.role == "target"))
 
@@ -549,10 +584,10 @@ def _respective_item(flat: str, figs: list[_Figure], k: int, rules: QuantityRule
     at = flat.rfind("分别", s0, figs[head].start)
     if at < 0:
         return None
-    clauses = [c for c in regex.split(r"[，,：:]", flat[s0:at]) if "、" in c]
+    clauses = [c for c in _CLAUSE_CUT.split(flat[s0:at]) if "、" in c]
     if not clauses:
         return None
-    items = [x for x in regex.split(r"、|(?<!及)和|以及", clauses[-1]) if x.strip()]
+    items = [x for x in _ITEM_CUT.split(clauses[-1]) if x.strip()]
     n = tail - head + 1
     if len(items) < n:
         return None
@@ -574,10 +609,10 @@ def figure_to_metric(flat: str, figs: list[_Figure], k: int, prev_end: int, rule
     end = fig.after_end if fig.after_end >= 0 else fig.end
     before = _clean_metric(flat[max(a, prev_end):start], rules)
     after = flat[end:min(b, next_start if next_start > end else b)]
-    after = regex.split(r"、|(?<!及)和|以及", after, maxsplit=1)[0].lstrip("的 ").strip()
+    after = _ITEM_CUT.split(after, maxsplit=1)[0].lstrip("的 ").strip()
     counted = fig.rule.shape == "scale" or fig.unit.split("/")[0][-1:] in rules.units.counts \
         or fig.unit in rules.units.counts
-    if counted and after and regex.match(r"\p{Han}|[“\"（(]", after) and not after.startswith(("以", "左右")):
+    if counted and after and _THING_START.match(after) and not after.startswith(("以", "左右")):
         metric = after
     else:
         metric = before or _clean_metric(after, rules) or fig.unit
@@ -597,8 +632,9 @@ def document_to_chunks(parsed: ParsedText, sections: list[Section], rules: Quant
         at = text.find(s.label, s.start, s.own_end + 1) if s.label else -1
         begin = at + len(s.label) if at >= 0 else s.start
         out.append(text_to_chunk(text, begin, max(begin, s.own_end), s))
+    has_full_width = _FULL_WIDTH.search(text) is not None
     for c in out:
-        half = c.flat.translate(HALF_WIDTH)
+        half = c.flat.translate(HALF_WIDTH) if has_full_width else c.flat
         c.masked = flat_to_masked(half, rules)
         c.marks = flat_to_year_marks(half, rules)
     return out
@@ -631,6 +667,7 @@ def _round(x: Optional[float]) -> Optional[float]:
 def sections_to_quantities(parsed: ParsedText, sections: list[Section], meta: DocumentMeta,
                            rules: QuantityRules) -> list[Quantity]:
     by_id = {s.section_id: s for s in sections}
+    starts = [s.start for s in sections]  # section_at, without rebuilding this list per figure
     chunks = document_to_chunks(parsed, sections, rules)
     chunk_of = {c.section.section_id: c for c in chunks if c.section is not None}
     out: list[Quantity] = []
@@ -647,7 +684,8 @@ def sections_to_quantities(parsed: ParsedText, sections: list[Section], meta: Do
                 kind, year = figure_to_kind_year(chunk, fig, chain, chunk_of, meta, rules)
                 t0, t1 = chunk.offsets[start], chunk.offsets[end - 1] + 1
                 value_base, unit_base = unit_to_base(fig.value, fig.unit, rules.units)
-                sec = section_at(sections, t0)
+                i = bisect_right(starts, t0) - 1
+                sec = sections[i] if i >= 0 else None
                 out.append(Quantity(
                     section_id=sec.section_id if sec else None,
                     kind=kind,

@@ -31,12 +31,14 @@ Invariants:
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Optional
 
 from pipeline.model import ParsedText, Responsibility, Section
+from pipeline.normalise import OffsetMap, flatten
 from pipeline.rules import Rule, RuleFile
-from pipeline.sections import section_at
+from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
 _OPEN = "（("
 _CLOSE = "）)"
@@ -94,14 +96,9 @@ class _Line:
 # Text → candidate lines
 
 
-def text_to_joined(text: str, start: int, end: int) -> tuple[str, list[int]]:
+def text_to_joined(text: str, start: int, end: int) -> tuple[str, OffsetMap]:
     """`text[start:end]` without line breaks, and the offset in `text` of each kept character."""
-    chars, offsets = [], []
-    for i in range(start, end):
-        if text[i] != "\n":
-            chars.append(text[i])
-            offsets.append(i)
-    return "".join(chars), offsets
+    return flatten(text, start, end, "\n")
 
 
 def sections_to_chunks(text: str, sections: list[Section]) -> list[tuple[int, int]]:
@@ -142,9 +139,10 @@ def chunk_to_label_lines(text: str, a: int, b: int, taken: list[tuple[int, int]]
 
 
 def _depth_at(s: str, i: int) -> int:
-    d = 0
-    for ch in s[:i]:
-        d += (ch in _OPEN) - (ch in _CLOSE)
+    """Open parentheses minus closed ones before `i` (never below 0)."""
+    if i <= 0:
+        return 0
+    d = sum(s.count(c, 0, i) for c in _OPEN) - sum(s.count(c, 0, i) for c in _CLOSE)
     return max(d, 0)
 
 
@@ -348,6 +346,7 @@ def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
                                  rules: ResponsibilityRules) -> list[Responsibility]:
     text = parsed.text
     decl = text_to_lead_first(text, rules)
+    starts = [s.start for s in sections]  # section_at, without rebuilding this list per line
     rows: list[Responsibility] = []
     for a, b in sections_to_chunks(text, sections):
         lines = chunk_to_bracket_lines(text, a, b, rules)
@@ -363,7 +362,8 @@ def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
                 accepted.append((line, roles))
         accepted.sort(key=lambda x: x[0].start)
         for line, roles in accepted:
-            sec = section_at(sections, line.start)
+            i = bisect_right(starts, line.start) - 1
+            sec = sections[i] if i >= 0 else None
             agencies = names_to_agencies([n for n, _, _ in roles], rules)
             for pos, ((name, role, rid), agency) in enumerate(zip(roles, agencies)):
                 rows.append(Responsibility(

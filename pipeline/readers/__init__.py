@@ -32,6 +32,7 @@ REASONS = (
     "encrypted",
     "no_text_layer",
     "garbled_text",
+    "too_large",  # a container that would inflate past the limits (zip or PDF bomb), or too many pages
 )
 
 
@@ -98,6 +99,30 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # An encrypted .docx/.xlsx is an OLE2 container holding this stream (MS-OFFCRYPTO).
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _SNIFF_BYTES = 64 * 1024
+# Part names that only an Office Open XML package has near its start (a truncated or damaged
+# DOCX is still a DOCX: its reader says `corrupt`, not `unsupported_format`).
+_OOXML_MARKERS = (b"[Content_Types].xml", b"word/")
+
+# Formats recognised by their first bytes, so a refusal can say what the file is.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"RIFF", "a RIFF file (WebP, WAV, AVI)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ\x00", "an xz archive"),
+    (b"\x7fELF", "an executable"),
+    (b"MZ", "a Windows executable"),
+    (b"PK\x03\x04", "a zip archive without word/document.xml (xlsx, pptx, ofd, zip)"),
+    (b"PK\x05\x06", "an empty zip archive"),
+)
 
 
 def _head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
@@ -105,8 +130,26 @@ def _head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
         return fh.read(n)
 
 
+def _sniff_zip(path: Path, head: bytes) -> Optional[str]:
+    from pipeline.readers.safezip import ZipLimit, check_directory
+
+    try:
+        check_directory(path)
+    except ZipLimit as exc:
+        # Refused here: the sniff runs in the main process, without the workers' limits.
+        raise ReaderError("too_large", f"{path.name}: {exc}") from None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "docx" if any(m in head for m in _OOXML_MARKERS) else None
+    return "docx" if "word/document.xml" in names else None
+
+
 def sniff_format(path: Path) -> Optional[str]:
-    """"pdf", "docx", "text" or None (unsupported), decided from the bytes, not the name."""
+    """"pdf", "docx", "text" or None (unsupported), decided from the bytes, not the name.
+
+    Raises ReaderError("too_large") for a zip whose central directory is too big to parse."""
     path = Path(path)
     head = _head(path)
     if not head:
@@ -115,12 +158,7 @@ def sniff_format(path: Path) -> Optional[str]:
     if b"%PDF-" in head[:1024]:
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-        except (zipfile.BadZipFile, OSError):
-            return None
-        return "docx" if "word/document.xml" in names else None
+        return _sniff_zip(path, head)
     if head.startswith(_OLE2_MAGIC):
         return None
     if _text.looks_like_text(head):
@@ -128,27 +166,46 @@ def sniff_format(path: Path) -> Optional[str]:
     return None
 
 
+def _contains(path: Path, needle: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether the file holds `needle`, read in chunks (the file may be max_file_mb large)."""
+    with open(path, "rb") as fh:
+        prev = b""
+        while True:
+            data = fh.read(chunk)
+            if not data:
+                return False
+            if needle in prev + data:
+                return True
+            prev = data[-len(needle):]
+
+
 def explain_unsupported(path: Path) -> ReaderError:
     """The error for a file `sniff_format` rejects: why, in words a person can act on.
 
-    Mostly `unsupported_format`, but `encrypted` for a password-protected .docx (which is an
-    OLE2 container, not a zip)."""
+    `unsupported_format` for a format we recognise and do not read (a legacy .doc, an image,
+    an HTML page, another zip); `encrypted` for a password-protected .docx (an OLE2 container,
+    not a zip); `corrupt` for bytes that are no known format and do not decode as text: a
+    text file in a broken or unknown encoding, where reading on would produce mojibake."""
     path = Path(path)
     head = _head(path)
     if head.startswith(_OLE2_MAGIC):
-        with open(path, "rb") as fh:
-            if _ENCRYPTED_PACKAGE in fh.read():
-                return ReaderError("encrypted", f"{path.name} is a password-protected Office file")
+        if _contains(path, _ENCRYPTED_PACKAGE):
+            return ReaderError("encrypted", f"{path.name} is a password-protected Office file")
         return ReaderError(
             "unsupported_format",
             f"{path.name} is an OLE2 file (legacy .doc/.xls/.wps); convert it to .docx first",
         )
-    if head.startswith(b"PK\x03\x04"):
-        return ReaderError("unsupported_format", f"{path.name} is a zip archive without word/document.xml")
     kind = _text.markup_kind(head)
     if kind:
         return ReaderError("unsupported_format", f"{path.name} is {kind}, not a document")
-    return ReaderError("unsupported_format", f"{path.name} starts with {head[:8]!r}, not PDF, DOCX or text")
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return ReaderError("unsupported_format", f"{path.name} is {what}, not PDF, DOCX or text")
+    return ReaderError(
+        "corrupt",
+        f"{path.name} is no known format and its bytes do not decode as text "
+        f"(UTF-8/16/32, GB18030/GBK, Big5); starts with {head[:8]!r}",
+    )
 
 
 def read_paras(path: Path, options: ReaderOptions = ReaderOptions()) -> list[Para]:

@@ -1,8 +1,14 @@
 """DOCX reader: the body's paragraphs and table rows in document order, as Word shows them.
 
-python-docx opens the package; the body XML is walked directly because `Paragraph.text`
-misses text a reader does see (tracked insertions, inline content controls, field results)
-and `Table.rows[i].cells` repeats merged cells.
+The package is opened here, not by python-docx: only the parts the text needs are inflated
+(document, numbering, styles, relationships, content types; never images), each in bounded
+chunks after its stated size passed the zip-bomb limits (`safezip`), and parsed with
+entity substitution, DTD loading and network access off. A part that declares a DTD is refused
+(`corrupt`): OOXML forbids them, so one is an XXE or billion-laughs attempt. Relationship
+targets resolve to members of the same zip; external targets are never followed, so nothing
+outside the file is ever read. The body XML is walked directly because python-docx's
+`Paragraph.text` misses text a reader does see (tracked insertions, inline content controls,
+field results) and `Table.rows[i].cells` repeats merged cells.
 
 What counts as visible text (the "accept all changes" view):
 - w:t inside runs, hyperlinks, smart tags, content controls (w:sdt → w:sdtContent only),
@@ -24,7 +30,9 @@ Automatic numbering is rendered from numbering.xml and prefixed to the paragraph
 """
 from __future__ import annotations
 
+import posixpath
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
@@ -532,45 +540,161 @@ class _Walker:
         return out
 
 
-def _open(path: Path):
-    import docx  # python-docx
-    from docx.opc.exceptions import PackageNotFoundError
+# ---------------------------------------------------------------------------------------------
+# The package: zip → parts → XML, refusing what could hurt the worker or read outside the file
+# ---------------------------------------------------------------------------------------------
 
+RT_OFFICE_DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
+RT_NUMBERING = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/numbering"
+RT_STYLES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles"
+_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
+# Main-part content types of .docx, .docm, .dotx, .dotm: the same WordprocessingML inside.
+_WORD_MAIN_TYPES = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+    "application/vnd.ms-word.document.macroEnabled.main+xml",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+    "application/vnd.ms-word.template.macroEnabledTemplate.main+xml",
+}
+_PROLOG_BYTES = 64 * 1024
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _parser(**kw) -> etree.XMLParser:
+    # defusedxml's settings: entities are never substituted, no DTD is loaded, nothing is fetched
+    # (file:// or http://), and libxml2's size and depth limits stay on. python-docx's own parser
+    # only sets resolve_entities=False, which is why parts are parsed here and not by it.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                           remove_blank_text=True, **kw)
+
+
+def _check_prolog(name: str, head: bytes) -> None:
+    """Refuse a part that declares a DTD. OPC forbids DTDs in package parts (ECMA-376-2 §8.1.4),
+    so a DOCTYPE only ever means an XXE or entity-expansion attempt. The prolog is parsed alone,
+    with the safe settings, up to the root element's start tag."""
+    pull = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True,
+                               load_dtd=False, huge_tree=False)
     try:
-        return docx.Document(str(path))
-    except ValueError as exc:
-        # e.g. a macro-enabled .docm or a .dotx template: a Word file, but not a document.
-        raise ReaderError("unsupported_format", f"{path.name}: {exc}") from exc
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError, OSError) as exc:
-        raise ReaderError("corrupt", f"{path.name} is not a readable DOCX: {exc}") from exc
+        pull.feed(head[:_PROLOG_BYTES])
+        for _event, el in pull.read_events():
+            if el.getroottree().docinfo.doctype:
+                raise _Refused("corrupt", f"{name} declares a DTD (<!DOCTYPE>), which DOCX parts may not; "
+                                          "refused unread (XXE / entity expansion)")
+            return
+    except etree.XMLSyntaxError as exc:
+        raise _Refused("corrupt", f"{name}: broken XML: {exc}") from None
+    raise _Refused("corrupt", f"{name}: no root element within the first {_PROLOG_BYTES // 1024} KB")
 
 
-def _part_element(document, attr: str) -> Optional[etree._Element]:
-    """numbering/styles part XML if the package has one (python-docx would invent a blank one)."""
-    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+class _Package:
+    """The parts of a DOCX the reader needs, found through the package relationships."""
 
-    rel = {"numbering": RT.NUMBERING, "styles": RT.STYLES}[attr]
-    try:
-        part = document.part.part_related_by(rel)
-    except KeyError:
-        return None
-    element = getattr(part, "element", None)
-    if element is None:  # a part python-docx does not model: parse its blob
-        element = etree.fromstring(part.blob)
-    return element
+    def __init__(self, path: Path):
+        from pipeline.readers.safezip import SafeZip
+
+        self.zip = SafeZip(path)
+        self.names = self.zip.names()
+
+    def __enter__(self) -> "_Package":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.zip.__exit__(*exc)
+
+    def xml(self, name: str) -> etree._Element:
+        parser = _parser()
+        first = True
+        for chunk in self.zip.chunks(name):
+            if first:
+                _check_prolog(name, chunk)
+                first = False
+            parser.feed(chunk)
+        if first:
+            raise _Refused("corrupt", f"{name} is empty")
+        return parser.close()
+
+    def rels(self, part: str) -> dict[str, str]:
+        """relationship type → target part name, for internal relationships of `part`."""
+        folder, base = posixpath.split(part)
+        rels_name = posixpath.join(folder, "_rels", base + ".rels")
+        if rels_name not in self.names:
+            return {}
+        out: dict[str, str] = {}
+        for rel in self.xml(rels_name).iter(f"{{{_PKG_REL_NS}}}Relationship"):
+            if rel.get("TargetMode") == "External":
+                continue  # never followed: the reader reads only members of this zip
+            target = rel.get("Target") or ""
+            target = target.lstrip("/") if target.startswith("/") else posixpath.join(folder, target)
+            out.setdefault(rel.get("Type") or "", posixpath.normpath(target))
+        return out
+
+    def main_part(self) -> str:
+        main = self.rels("").get(RT_OFFICE_DOCUMENT)
+        if main is None and "word/document.xml" in self.names:
+            main = "word/document.xml"
+        if main is None or main not in self.names:
+            raise _Refused("corrupt", "no main document part (word/document.xml)")
+        if "[Content_Types].xml" not in self.names:
+            raise _Refused("corrupt", "no [Content_Types].xml")
+        types = self.xml("[Content_Types].xml")
+        ctype = None
+        for ov in types.iter(f"{{{_CT_NS}}}Override"):
+            if (ov.get("PartName") or "").lstrip("/") == main:
+                ctype = ov.get("ContentType")
+        if ctype is not None and ctype not in _WORD_MAIN_TYPES:
+            raise _Refused("unsupported_format", f"the main part is {ctype}, not a Word document")
+        return main
+
+    def optional_xml(self, name: Optional[str]) -> Optional[etree._Element]:
+        return self.xml(name) if name and name in self.names else None
 
 
-def docx_to_paras(document) -> list[Para]:
-    """Paras of an opened python-docx Document (separate from file reading for tests)."""
-    numbering = _Numbering(_part_element(document, "numbering"), _part_element(document, "styles"))
-    lines = _Walker(numbering).blocks(document.element.body)
+def body_to_paras(body: etree._Element, numbering: Optional[etree._Element],
+                  styles: Optional[etree._Element]) -> list[Para]:
+    """Paras of a w:body, with numbering/styles parts (either may be None)."""
+    lines = _Walker(_Numbering(numbering, styles)).blocks(body)
     return [Para(line, None) for line in lines]
 
 
+def _memory_or(exc: etree.XMLSyntaxError) -> Exception:
+    # libxml2 reports a failed allocation (the worker's memory limit) as a syntax error.
+    msg = str(exc).lower()
+    if "memory" in msg or "unknown error" in msg:
+        return MemoryError(f"XML parser: {exc}")
+    return exc
+
+
 def read_docx(path: Path, options: ReaderOptions) -> list[Para]:
+    from pipeline.readers.safezip import ZipLimit, ZipRefused
+
     path = Path(path)
-    document = _open(path)
     try:
-        return docx_to_paras(document)
+        with _Package(path) as pkg:
+            main = pkg.main_part()
+            document = pkg.xml(main)
+            body = document.find(_w("body"))
+            if body is None:
+                raise _Refused("corrupt", f"{main} has no w:body")
+            rels = pkg.rels(main)
+            numbering = pkg.optional_xml(rels.get(RT_NUMBERING))
+            styles = pkg.optional_xml(rels.get(RT_STYLES))
+    except _Refused as exc:
+        raise ReaderError(exc.reason, f"{path.name}: {exc}") from None
+    except ZipRefused as exc:
+        raise ReaderError(exc.reason, f"{path.name}: {exc}") from None
+    except ZipLimit as exc:
+        raise ReaderError("too_large", f"{path.name}: {exc}") from None
     except etree.XMLSyntaxError as exc:
-        raise ReaderError("corrupt", f"{path.name}: broken XML part: {exc}") from exc
+        err = _memory_or(exc)
+        if isinstance(err, MemoryError):
+            raise err from None
+        raise ReaderError("corrupt", f"{path.name}: broken XML part: {exc}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, zlib.error) as exc:
+        raise ReaderError("corrupt", f"{path.name} is not a readable DOCX: {type(exc).__name__}: {exc}") from None
+    return body_to_paras(body, numbering, styles)

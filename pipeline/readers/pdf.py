@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,175 @@ class _Line:
     head_width: float  # width of the first unbreakable unit (see module doc)
     lead_space: bool = False  # the source drew a space before the first glyph
     trail_space: bool = False  # ... or after the last one
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits, checked with qpdf (pikepdf) before a text backend touches the file
+# ---------------------------------------------------------------------------------------------
+
+# pdfminer inflates each content stream, form XObject, font and CMap in one zlib call, so a
+# stream that inflates to gigabytes would be allocated whole. Every stream the text path may
+# decode is therefore inflated here first, in bounded chunks, only counting: a stream is refused
+# (`too_large`) when it inflates past MAX_STREAM_BYTES, or more than MAX_RATIO times its encoded
+# size once past RATIO_GRACE_BYTES (page content deflates 3-20x; a bomb 1000x), or all of them
+# together past MAX_TOTAL_BYTES. Image XObjects are skipped: neither backend decodes them for text.
+MAX_PAGES = 5000
+MAX_STREAM_BYTES = 256 * 1024 * 1024
+MAX_TOTAL_BYTES = 512 * 1024 * 1024
+MAX_RATIO = 100
+RATIO_GRACE_BYTES = 10 * 1024 * 1024
+_CHUNK = 1 << 20
+_FLATE = ("/FlateDecode", "/Fl")
+# Filters whose output is no larger than their input (or that no text backend decodes).
+_NON_EXPANDING = ("/ASCIIHexDecode", "/AHx", "/ASCII85Decode", "/A85", "/DCTDecode", "/DCT",
+                  "/JPXDecode", "/JBIG2Decode", "/CCITTFaxDecode", "/CCF", "/Crypt")
+_EOF_WINDOW = 2048
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _inflated_size(raw: bytes, filters: list[str], cap: int) -> int:
+    """Bytes `raw` decodes to through a filter chain, counted in bounded chunks; _TooLarge past `cap`.
+
+    Chained Flate filters are inflated through each other chunk by chunk; RunLength output is
+    counted from its length bytes; other expanding filters (LZW) are left to the worker limits."""
+    stages = []
+    for f in filters:
+        if f in _FLATE:
+            stages.append("flate")
+        elif f in ("/RunLengthDecode", "/RL"):
+            stages.append("rl")
+        elif f in _NON_EXPANDING:
+            continue
+        else:
+            break
+    if not stages:
+        return len(raw)
+
+    def flate(chunks):
+        d = zlib.decompressobj()
+        for chunk in chunks:
+            data = chunk
+            while data:
+                out = d.decompress(data, _CHUNK)
+                data = d.unconsumed_tail
+                if out:
+                    yield out
+                if d.eof:
+                    return
+        tail = d.flush()
+        if tail:
+            yield tail
+
+    def count_rl(chunks) -> int:
+        n, pending = 0, 0  # pending: literal bytes still to skip
+        for chunk in chunks:
+            i = 0
+            while i < len(chunk):
+                if pending:
+                    step = min(pending, len(chunk) - i)
+                    i += step
+                    pending -= step
+                    continue
+                length = chunk[i]
+                i += 1
+                if length == 128:
+                    return n
+                if length < 128:
+                    n += length + 1
+                    pending = length + 1
+                else:
+                    n += 257 - length
+                    pending = 1
+                if n > cap:
+                    raise _TooLarge
+        return n
+
+    stream = iter([raw[i:i + _CHUNK] for i in range(0, len(raw), _CHUNK)] or [b""])
+    for k, stage in enumerate(stages):
+        if stage == "rl":
+            return count_rl(stream)  # RunLength is last in any sane chain
+        stream = flate(stream)
+    total = 0
+    try:
+        for out in stream:
+            total += len(out)
+            if total > cap:
+                raise _TooLarge
+    except zlib.error:
+        return total  # a broken stream: the backend will say so; nothing more to allocate here
+    return total
+
+
+def _filters(d) -> list[str]:
+    import pikepdf
+
+    f = d.get("/Filter")
+    if f is None:
+        return []
+    if isinstance(f, pikepdf.Array):
+        return [str(x) for x in f]
+    return [str(f)]
+
+
+def check_pdf(path: Path) -> int:
+    """Page count after the checks that need no text backend; ReaderError on refusal.
+
+    `encrypted` when qpdf cannot open it with an empty password (an owner-password-only PDF
+    opens and is read); `corrupt` when it does not open or has no %%EOF near its end (a
+    truncated download would be read as a shorter document); `too_large` past MAX_PAGES or
+    the stream limits above."""
+    import pikepdf
+
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - _EOF_WINDOW))
+        if b"%%EOF" not in fh.read():
+            raise ReaderError("corrupt", f"{path.name}: no %%EOF at the end: a truncated or damaged PDF")
+    try:
+        pdf = pikepdf.open(path)
+    except pikepdf.PasswordError as exc:
+        raise ReaderError("encrypted", f"{path.name} needs a password to open") from exc
+    except (pikepdf.PdfError, ValueError, RuntimeError, OSError) as exc:
+        raise ReaderError("corrupt", f"{path.name} does not open as a PDF: {exc}") from exc
+    with pdf:
+        try:
+            n_pages = len(pdf.pages)
+        except (pikepdf.PdfError, RuntimeError, ValueError) as exc:
+            raise ReaderError("corrupt", f"{path.name}: page tree unreadable: {exc}") from exc
+        if n_pages > MAX_PAGES:
+            raise ReaderError("too_large", f"{path.name} has {n_pages} pages (limit {MAX_PAGES})")
+        total = 0
+        for obj in pdf.objects:
+            if not isinstance(obj, pikepdf.Stream):
+                continue
+            try:
+                d = obj.stream_dict
+                if d.get("/Subtype") == pikepdf.Name.Image:
+                    continue
+                filters = _filters(d)
+                if not filters:
+                    continue
+                raw = obj.read_raw_bytes()
+            except (pikepdf.PdfError, RuntimeError, ValueError):
+                continue  # unreadable here; the backend decides whether the page is readable
+            cap = min(MAX_STREAM_BYTES, MAX_TOTAL_BYTES - total,
+                      max(RATIO_GRACE_BYTES, MAX_RATIO * max(len(raw), 1)))
+            try:
+                total += _inflated_size(raw, filters, cap)
+            except _TooLarge:
+                what = f"object {obj.objgen[0]} inflates"
+                if cap == MAX_TOTAL_BYTES - total:
+                    raise ReaderError("too_large", f"{path.name}: streams inflate to more than "
+                                                   f"{MAX_TOTAL_BYTES >> 20} MB together") from None
+                if cap == MAX_STREAM_BYTES:
+                    raise ReaderError("too_large", f"{path.name}: {what} past {MAX_STREAM_BYTES >> 20} MB") from None
+                raise ReaderError("too_large", f"{path.name}: {what} more than {MAX_RATIO}x its "
+                                               f"{len(raw)} encoded bytes: a decompression bomb") from None
+        return n_pages
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,6 +721,7 @@ def read_pdf(path: Path, options: ReaderOptions) -> list[Para]:
     backend = _BACKEND_FUNCS.get(options.pdf_backend)
     if backend is None:
         raise ValueError(f"unknown pdf_backend {options.pdf_backend!r}; choose one of {BACKENDS}")
+    check_pdf(path)
     pages: list[list[_Line]] = []
     sizes: list[tuple[float, float]] = []
     n_glyphs = 0

@@ -2,13 +2,17 @@
 
 Encoding is decided in this order, first match wins:
 1. a byte-order mark (UTF-32 before UTF-16, since the UTF-32-LE BOM starts with the UTF-16-LE one);
-2. strict UTF-8 (valid UTF-8 is practically never an accident for CJK text);
-3. charset-normalizer restricted to the encodings Chinese government files actually use
+2. UTF-32 / UTF-16 without a BOM, recognised by where the zero bytes fall (ASCII, digits and line
+   breaks in UTF-16-LE are `xx 00`; every UTF-32 code unit has a zero high byte) and then
+   decoded strictly;
+3. strict UTF-8 (valid UTF-8 is practically never an accident for CJK text);
+4. charset-normalizer restricted to the encodings Chinese government files actually use
    (GB18030 ⊃ GBK ⊃ GB2312, Big5). Restricting matters: unrestricted, any byte soup "decodes"
    as some single-byte code page, and we would hand garbage on as text.
 Nothing matches → ReaderError("corrupt").
 
-Limits: a very short file (a handful of characters) can be valid in both GB18030 and Big5;
+Limits: UTF-16 without a BOM that holds no ASCII at all (not even a line break) has no zero bytes
+and is not recognised. A very short file (a handful of characters) can be valid in both GB18030 and Big5;
 charset-normalizer then picks by coherence and may pick wrong. Policy files are long enough.
 """
 from __future__ import annotations
@@ -68,6 +72,32 @@ def _has_binary_controls(text: str) -> bool:
     return any(ord(ch) in _BINARY_CONTROLS for ch in text)
 
 
+_SAMPLE = 64 * 1024
+
+
+def unmarked_utf16_32(data: bytes) -> Optional[str]:
+    """"utf-32-le/be" or "utf-16-le/be" for BOM-less UTF-16/32 text, judged by its zero bytes."""
+    sample = data[:_SAMPLE]
+    if len(sample) < 4 or b"\x00" not in sample:
+        return None
+    quad = sample[: len(sample) - len(sample) % 4]
+    if quad:
+        cols = [quad[i::4] for i in range(4)]
+        if not cols[3].strip(b"\x00") and max(cols[2]) <= 0x10:
+            return "utf-32-le"
+        if not cols[0].strip(b"\x00") and max(cols[1]) <= 0x10:
+            return "utf-32-be"
+    pair = sample[: len(sample) - len(sample) % 2]
+    even, odd = pair[0::2].count(0), pair[1::2].count(0)
+    units = len(pair) // 2
+    # Zero bytes on one side only, and enough of them to be ASCII (a line break per line at least).
+    if odd >= 0.02 * units and even <= 0.05 * odd:
+        return "utf-16-le"
+    if even >= 0.02 * units and odd <= 0.05 * even:
+        return "utf-16-be"
+    return None
+
+
 def decode_bytes(data: bytes, encoding: Optional[str] = None) -> tuple[str, str]:
     """(text, encoding name). Raises ReaderError("corrupt") when the bytes are not text."""
     if encoding:
@@ -83,6 +113,15 @@ def decode_bytes(data: bytes, encoding: Optional[str] = None) -> tuple[str, str]
         except UnicodeDecodeError as exc:
             raise ReaderError("corrupt", f"starts with a {enc} byte-order mark but does not decode: {exc}") from exc
         return text, enc
+    wide = unmarked_utf16_32(data)
+    if wide:
+        try:
+            text = data.decode(wide)
+        except UnicodeDecodeError as exc:
+            raise ReaderError("corrupt", f"zero bytes say {wide} (no byte-order mark) but it does not decode: {exc}") from exc
+        if _has_binary_controls(text):
+            raise ReaderError("corrupt", f"decodes as {wide} but holds binary control characters")
+        return text, wide
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -106,7 +145,7 @@ def looks_like_text(head: bytes) -> bool:
         return False
     if _bom_encoding(head):
         return True
-    if b"\x00" in head:
+    if b"\x00" in head and not unmarked_utf16_32(head):
         return False
     # `head` may end inside a multi-byte character: drop up to 3 trailing bytes and retry.
     for cut in range(4):

@@ -1,0 +1,183 @@
+"""Extraction speed, before vs after, side by side in one run; and a check that the rows are identical.
+
+    .venv/bin/python bench/extract_speed.py [--docs N] [--rounds R] [--baseline-ref REF]
+
+The baseline is the current tree with the extraction modules (sections, normalise, extract/*) taken
+from git `REF` (read with `git show`, nothing in the work tree changes), copied under bench/out/.
+Both trees run `document_rows` on the same inputs in alternating subprocesses (R rounds, best of
+each kept): the 5 seed texts (as tests/conftest.py builds them), the sample PDFs and DOCX as the
+readers parse them, and N synthetic drafts (bench/corpus.py). The rows of both must be equal.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+OWNED = ["pipeline/extract/quantities.py", "pipeline/extract/responsibilities.py",
+         "pipeline/extract/metadata.py", "pipeline/sections.py", "pipeline/normalise.py"]
+BASELINE_REF = "cb8c4e9"  # the commit before the extraction speed work
+
+
+def baseline_tree(ref: str) -> Path:
+    """A copy of the current `pipeline/` with the owned modules as they were at `ref`."""
+    dest = OUT / "baseline" / ref
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(ROOT / "pipeline", dest / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for rel in OWNED:
+        src = subprocess.run(["git", "show", f"{ref}:{rel}"], cwd=ROOT, capture_output=True, check=True).stdout
+        (dest / rel).write_bytes(src)
+    return dest
+
+
+def build_inputs(n_docs: int) -> Path:
+    """Pickled ParsedText fields of every input document (built once with the current tree)."""
+    path = OUT / f"extract_inputs_{n_docs}.pkl"
+    if path.exists():
+        return path
+    sys.path.insert(0, str(ROOT))
+    from corpus import build_text_corpus
+    from pipeline.model import Para
+    from pipeline.normalise import paras_to_text
+    from pipeline.parse import parse_file
+    from pipeline.readers import ReaderOptions
+
+    docs = []
+    for p in sorted((ROOT / "raw").glob("*.txt")):
+        raw = p.read_text(encoding="utf-8-sig")
+        docs.append(("seed", p.name, paras_to_text([Para(x) for x in raw.split("\n")], "text", "test")))
+    for p in sorted((ROOT / "raw").glob("*.pdf")):
+        docs.append(("pdf", p.name, parse_file(p, "pdf", ReaderOptions(pdf_backend="pypdfium2"))))
+    for p in sorted((ROOT / "raw").glob("*.docx")):
+        docs.append(("docx", p.name, parse_file(p, "docx", ReaderOptions())))
+    for p in build_text_corpus(OUT / "corpus" / "text", n_docs):
+        docs.append(("synthetic", p.name, parse_file(p, "text", ReaderOptions())))
+    with open(path, "wb") as fh:
+        pickle.dump([(k, n, d.__dict__) for k, n, d in docs], fh)
+    return path
+
+
+def worker(inputs: Path, rows_out: Path, reps: int) -> None:
+    """Runs inside the tree on sys.path: time document_rows and each stage; dump the rows."""
+    from pipeline.document import Source, document_rows
+    from pipeline.extract.metadata import text_to_metadata
+    from pipeline.extract.quantities import sections_to_quantities
+    from pipeline.extract.responsibilities import sections_to_responsibilities
+    from pipeline.model import ParsedText
+    from pipeline.rules import load_rules
+    from pipeline.sections import text_to_sections
+
+    rules = load_rules(ROOT / "config")
+    docs = [(k, n, ParsedText(**d)) for k, n, d in pickle.loads(inputs.read_bytes())]
+    srcs = [Source(n, n, f"{i:064x}", len(d.text), "text") for i, (_, n, d) in enumerate(docs)]
+    rows = [document_rows(s, d, rules).tables for s, (_, _, d) in zip(srcs, docs)]
+    with open(rows_out, "wb") as fh:
+        pickle.dump(rows, fh)
+
+    def timed(fn, subset) -> float:
+        best = float("inf")
+        for _ in range(reps):
+            t = time.perf_counter()
+            for item in subset:
+                fn(item)
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    res = {}
+    for kind in ("seed", "synthetic", "all"):
+        sub = [(s, d) for s, (k, _, d) in zip(srcs, docs) if kind == "all" or k == kind]
+        res[kind] = {"n": len(sub), "bytes": sum(len(d.text.encode()) for _, d in sub),
+                     "seconds": timed(lambda x: document_rows(x[0], x[1], rules), sub)}
+    # per stage, on the seeds
+    seeds = [d for k, _, d in docs if k == "seed"]
+    pre = [(d, text_to_sections(d, rules["sections.yaml"], doc_id="x")) for d in seeds]
+    pre = [(d, s, text_to_metadata(d, s, rules["metadata.yaml"])) for d, s in pre]
+    res["stages"] = {
+        "sections": timed(lambda d: text_to_sections(d, rules["sections.yaml"], doc_id="x"), seeds) / len(seeds),
+        "metadata": timed(lambda x: text_to_metadata(x[0], x[1], rules["metadata.yaml"]), pre) / len(seeds),
+        "responsibilities": timed(lambda x: sections_to_responsibilities(x[0], x[1], rules["responsibilities.yaml"]),
+                                  pre) / len(seeds),
+        "quantities": timed(lambda x: sections_to_quantities(x[0], x[1], x[2], rules["quantities.yaml"]),
+                            pre) / len(seeds),
+    }
+    print(json.dumps(res))
+
+
+def run_tree(tree: Path, inputs: Path, rows_out: Path, reps: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    p = subprocess.run([sys.executable, str(Path(__file__)), "--worker", str(inputs), str(rows_out), str(reps)],
+                       env=env, capture_output=True, text=True, cwd=HERE)
+    if p.returncode:
+        raise RuntimeError(p.stderr)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def compare(inputs: Path, rounds: int = 2, reps: int = 3, ref: str = BASELINE_REF) -> dict:
+    """Time baseline and current trees alternately; check their rows are equal."""
+    base = baseline_tree(ref)
+    best: dict[str, dict] = {}
+    for _ in range(rounds):
+        for name, tree in (("before", base), ("after", ROOT)):
+            r = run_tree(tree, inputs, OUT / f"rows_{name}.pkl", reps)
+            if name not in best:
+                best[name] = r
+            else:
+                for k in ("seed", "synthetic", "all"):
+                    best[name][k]["seconds"] = min(best[name][k]["seconds"], r[k]["seconds"])
+                for k, v in r["stages"].items():
+                    best[name]["stages"][k] = min(best[name]["stages"][k], v)
+    a = pickle.loads((OUT / "rows_before.pkl").read_bytes())
+    b = pickle.loads((OUT / "rows_after.pkl").read_bytes())
+    diffs = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    best["identical"] = len(a) == len(b) and not diffs
+    best["n_differing_docs"] = len(diffs) + abs(len(a) - len(b))
+    return best
+
+
+def report(res: dict) -> str:
+    lines = ["| extraction (document_rows, 1 core) | before | after | speed-up |", "|---|---:|---:|---:|"]
+    for k in ("seed", "synthetic", "all"):
+        b, a = res["before"][k], res["after"][k]
+        if not a["n"]:
+            continue
+        mb, ma = b["seconds"] / b["n"] * 1e3, a["seconds"] / a["n"] * 1e3
+        lines.append(f"| {k} ({a['n']} docs, avg {a['bytes'] / a['n'] / 1024:.1f} KB) ms/doc | {mb:.2f} | {ma:.2f} | {mb / ma:.1f}× |")
+        lines.append(f"| {k} MB/s (docs/s) | {b['bytes'] / b['seconds'] / 1e6:.2f} ({b['n'] / b['seconds']:.0f}) "
+                     f"| {a['bytes'] / a['seconds'] / 1e6:.2f} ({a['n'] / a['seconds']:.0f}) | |")
+    for k, v in res["after"]["stages"].items():
+        bv = res["before"]["stages"][k]
+        lines.append(f"| seeds: {k} ms/doc | {bv * 1e3:.2f} | {v * 1e3:.2f} | {bv / v:.1f}× |")
+    lines.append(f"| rows identical before/after | | {'yes' if res['identical'] else 'NO (%d docs differ)' % res['n_differing_docs']} | |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=300, help="synthetic drafts besides the samples")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--baseline-ref", default=BASELINE_REF)
+    a = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    inputs = build_inputs(a.docs)
+    res = compare(inputs, a.rounds, a.reps, a.baseline_ref)
+    print(report(res))
+    if not res["identical"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

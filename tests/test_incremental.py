@@ -1,0 +1,226 @@
+"""Incremental runs, re-extraction after a rule edit, the changes table, locking and crash safety.
+
+All runs go through the real flow in this process (one embedded Prefect API for the module).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+from flows.ingest import run_ingest
+from pipeline.lock import run_lock
+from pipeline.rules import RuleFileError
+from pipeline.tables import TABLES, recover
+
+DATA = ("documents", "sections", "responsibilities", "quantities", "terms", "errors")
+SEED = {ext: sorted((ROOT / "raw").glob(f"*.{ext}")) for ext in ("txt", "docx", "pdf")}
+
+
+def tables(out):
+    """Every data table, sorted, without the columns that name the run."""
+    got = {}
+    for name in DATA:
+        df = pd.read_parquet(out / f"{name}.parquet").drop(columns=["run_id"], errors="ignore")
+        df = df.astype({c: "string" for c in df.columns if df[c].dtype == object and c == "issuers"}, errors="ignore")
+        got[name] = df.map(lambda v: tuple(v) if hasattr(v, "tolist") and not isinstance(v, str) else v)
+        got[name] = got[name].sort_values(list(got[name].columns)).reset_index(drop=True)
+    return got
+
+
+def assert_same_tables(a, b):
+    for name in DATA:
+        pd.testing.assert_frame_equal(a[name], b[name], check_dtype=True, obj=name)
+
+
+@pytest.fixture
+def work(tmp_path):
+    raw, out, cache, cfg = (tmp_path / d for d in ("raw", "out", "cache", "config"))
+    raw.mkdir()
+    shutil.copytree(ROOT / "config", cfg)
+    return raw, out, cache, cfg
+
+
+def ingest(raw, out, cache, cfg, **kw):
+    return run_ingest(raw_dir=str(raw), out_dir=str(out), cache_dir=str(cache), config_dir=str(cfg),
+                      workers=2, **kw)
+
+
+def edit_rule(cfg, filename, old, new):
+    p = cfg / filename
+    text = p.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {filename}"
+    p.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def drop_approx_word(cfg):
+    """An analyst's rule edit: `接近` no longer means "about" (its example goes too)."""
+    edit_rule(cfg, "quantities.yaml", "pattern: '(?:接近|大约|约为|约|将近|近)\\s*$'",
+              "pattern: '(?:大约|约为|约|将近)\\s*$'")
+    edit_rule(cfg, "quantities.yaml", 'examples: ["营业收入接近", "约"]', 'examples: ["营业收入大约", "约"]')
+
+
+def test_any_sequence_of_runs_equals_one_fresh_run(work, tmp_path):
+    raw, out, cache, cfg = work
+    a, b, c = SEED["txt"][0], SEED["docx"][1], SEED["pdf"][2]
+    shutil.copy(a, raw / "a.txt")
+    shutil.copy(b, raw / "b.docx")
+    s1 = ingest(raw, out, cache, cfg)
+    assert s1["files"]["new"] == 2
+
+    shutil.copy(c, raw / "c.pdf")                       # added
+    shutil.copy(SEED["txt"][3], raw / "b.docx")         # changed (other bytes, same name)
+    s2 = ingest(raw, out, cache, cfg)
+    assert (s2["files"]["new"], s2["files"]["changed"], s2["files"]["unchanged"]) == (1, 1, 1)
+    assert s2["processed"] == 2
+
+    (raw / "a.txt").unlink()                            # removed
+    (raw / "c.pdf").rename(raw / "c-renamed.pdf")       # renamed: same bytes, not parsed again
+    s3 = ingest(raw, out, cache, cfg)
+    assert s3["files"]["removed"] == 1 and s3["processed"] == 0
+    docs = pd.read_parquet(out / "documents.parquet")
+    assert sorted(docs.source_path) == ["b.docx", "c-renamed.pdf"]
+
+    drop_approx_word(cfg)   # rules changed: re-extract all
+    s4 = ingest(raw, out, cache, cfg)
+    assert s4["trigger"] == "rules_changed" and s4["processed"] == 2
+
+    fresh = tmp_path / "fresh"
+    ingest(raw, fresh, tmp_path / "fresh-cache", cfg)
+    assert_same_tables(tables(out), tables(fresh))
+
+
+def test_second_run_with_nothing_changed_rewrites_nothing(work):
+    raw, out, cache, cfg = work
+    shutil.copy(SEED["txt"][0], raw)
+    ingest(raw, out, cache, cfg)
+    before = {n: (out / f"{n}.parquet").stat().st_mtime_ns for n in DATA}
+    s = ingest(raw, out, cache, cfg)
+    assert s["nothing_changed"] and s["processed"] == 0
+    assert before == {n: (out / f"{n}.parquet").stat().st_mtime_ns for n in DATA}
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert list(runs.n_unchanged) == [0, 1] and list(runs.trigger) == ["manual", "manual"]
+
+
+def test_unchanged_files_are_not_opened_and_rule_edits_never_reparse(work):
+    raw, out, cache, cfg = work
+    pdf = raw / "plan.pdf"
+    shutil.copy(SEED["pdf"][2], pdf)
+    ingest(raw, out, cache, cfg)
+    sections = len(pd.read_parquet(out / "sections.parquet"))
+    # Same size and mtime, other bytes: a run that opened the file would now fail on it.
+    st = pdf.stat()
+    pdf.write_bytes(b"\0" * st.st_size)
+    os.utime(pdf, ns=(st.st_atime_ns, st.st_mtime_ns))
+    s = ingest(raw, out, cache, cfg)
+    assert s["nothing_changed"]
+    drop_approx_word(cfg)
+    s = ingest(raw, out, cache, cfg)
+    assert s["processed"] == 1 and not s["errors"]       # re-extracted from the text cache
+    assert len(pd.read_parquet(out / "sections.parquet")) == sections
+
+
+def test_rule_edit_reports_what_changed(work):
+    raw, out, cache, cfg = work
+    for p in SEED["txt"]:
+        shutil.copy(p, raw)
+    first = ingest(raw, out, cache, cfg)
+    drop_approx_word(cfg)
+    s = ingest(raw, out, cache, cfg)
+    ch = pd.read_parquet(out / "changes.parquet")
+    row = ch[(ch.table == "quantities") & (ch.change == "changed")].iloc[0]
+    assert '"comparator": "~"' in row.before and '"comparator": "="' in row.after
+    assert set(ch.old_rules_version) == {first["rules_version"]}
+    assert set(ch.new_rules_version) == {s["rules_version"]} != {first["rules_version"]}
+    assert "quantities: 1 changed" in s["changes"] and "接近500亿元" in s["changes"]
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert list(runs.trigger) == ["manual", "rules_changed"]
+    assert list(runs.rules_version) == [first["rules_version"], s["rules_version"]]
+    q = pd.read_parquet(out / "quantities.parquet")
+    assert set(q.rules_version) == {s["rules_version"]}
+
+
+def test_reextract_on_demand(work):
+    raw, out, cache, cfg = work
+    shutil.copy(SEED["docx"][0], raw)
+    ingest(raw, out, cache, cfg)
+    s = ingest(raw, out, cache, cfg, reextract=True, trigger="reextract")
+    assert s["processed"] == 1 and s["changes"].startswith("changes: none")
+
+
+def test_invalid_rule_file_stops_the_run_before_anything_is_written(work):
+    raw, out, cache, cfg = work
+    shutil.copy(SEED["txt"][1], raw)
+    ingest(raw, out, cache, cfg)
+    before = {n: (out / f"{n}.parquet").read_bytes() for n in TABLES}
+    edit_rule(cfg, "responsibilities.yaml", "id:", "id: [unclosed")
+    with pytest.raises(RuleFileError, match="responsibilities.yaml"):
+        ingest(raw, out, cache, cfg)
+    assert before == {n: (out / f"{n}.parquet").read_bytes() for n in TABLES}
+
+
+def test_second_run_waits_or_exits_while_the_folder_is_locked(work):
+    raw, out, cache, cfg = work
+    shutil.copy(SEED["txt"][1], raw)
+    with run_lock(out):
+        s = ingest(raw, out, cache, cfg, wait_if_busy=False)
+        assert "is being written by pid" in s["busy"]
+        assert not (out / "documents.parquet").exists()
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pipeline.tables import to_arrow, write_tables
+    out = sys.argv[1]
+    gen = 0
+    while True:
+        gen += 1
+        rows = [{"source_path": f"f{i}", "sha256": "x" * 64, "stage": "parse", "reason": "corrupt",
+                 "message": "m" * 200, "run_id": str(gen)} for i in range(60000)]
+        tables = {name: to_arrow("errors", rows) for name in ("errors",)}
+        tables["runs"] = to_arrow("runs", [{"run_id": str(gen)}])
+        write_tables(out, tables)
+        print(gen, flush=True)
+""")
+
+
+def test_kill_9_mid_write_leaves_one_consistent_set(tmp_path):
+    out = tmp_path / "out"
+    for delay in (0.3, 0.7, 1.1, 1.6, 2.2):
+        p = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        if (out / "runs.parquet").exists():
+            # Readable as they are, and after recovery every table comes from the same write.
+            pd.read_parquet(out / "errors.parquet")
+            recover(out)
+            gens = set(pd.read_parquet(out / "errors.parquet").run_id) | set(pd.read_parquet(out / "runs.parquet").run_id)
+            assert len(gens) == 1, gens
+    assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
+
+
+def test_run_killed_with_kill_9_is_completed_by_the_next_run(work):
+    raw, out, cache, cfg = work
+    for p in SEED["txt"] + SEED["docx"]:
+        shutil.copy(p, raw)
+    env = {**os.environ, "POLICY_PIPELINE_HOME": str(ROOT)}
+    cmd = [sys.executable, "-m", "pipeline.cli", "ingest", "--raw", str(raw), "--out", str(out),
+           "--cache", str(cache), "--config", str(cfg)]
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in p.stdout:  # kill as soon as documents are being processed
+        if "processed" in line or "to process" in line:
+            break
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    s = ingest(raw, out, cache, cfg)
+    assert s["rows"]["documents"] == 10 and not s["errors"]

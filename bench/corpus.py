@@ -11,6 +11,7 @@ Every generator is deterministic for a given seed, so a corpus is only rebuilt w
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import re
@@ -190,22 +191,36 @@ def build_docx_corpus(dest: Path, n: int, seed: int = 0) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     samples = sorted(RAW.glob("*.docx"))
     paths = []
+    seen: set[bytes] = set()
     for i in range(n):
         p = dest / f"d{i:04d}.docx"
         paths.append(p)
         if p.exists():
+            seen.add(hashlib.sha256(p.read_bytes()).digest())
             continue
         rng = random.Random(f"docx:{seed}:{i}")
         src = samples[i % len(samples)]
-        factor = 1.0 + (i + 1) * 0.013 + rng.random() * 0.01
-        buf = io.BytesIO()
-        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
-            for item in zin.infolist():
-                data = zin.read(item.filename)
-                if item.filename == "word/document.xml":
-                    xml = data.decode("utf-8")
-                    xml = _WT.sub(lambda m: m.group(1) + _perturb_numbers(m.group(2), factor) + m.group(3), xml)
-                    data = xml.encode("utf-8")
-                zout.writestr(item, data)
-        p.write_bytes(buf.getvalue())
+        factor = rng.uniform(1.3, 3.0)
+        while True:
+            data = _docx_variant(src, factor)
+            digest = hashlib.sha256(data).digest()
+            if digest not in seen:
+                break
+            factor += 0.37
+        seen.add(digest)
+        p.write_bytes(data)
     return paths
+
+
+def _docx_variant(src: Path, factor: float) -> bytes:
+    """`src` with the figures of word/document.xml scaled by `factor`."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "word/document.xml":
+                xml = data.decode("utf-8")
+                xml = _WT.sub(lambda m: m.group(1) + _perturb_numbers(m.group(2), factor) + m.group(3), xml)
+                data = xml.encode("utf-8")
+            zout.writestr(item, data)
+    return buf.getvalue()

@@ -2,6 +2,7 @@
 
     policy-pipeline ingest [--raw DIR] [--out DIR] [--config DIR] [--pdf-backend NAME] [--workers N]
     policy-pipeline reextract [--raw DIR] [--out DIR] [--config DIR]
+    policy-pipeline serve [--interval 10m | --cron "0 * * * *"] [--raw DIR] [--out DIR] [--config DIR]
     policy-pipeline check-rules [--config DIR]
 
 Exit status: 0 when the run completed (files that failed are in errors.parquet), 2 when the
@@ -65,6 +66,25 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true")
 
 
+def _serve(a: argparse.Namespace) -> int:
+    from flows.serve import parse_interval, serve
+    from pipeline.config import load_settings
+    from pipeline.rules import load_rules
+
+    s = load_settings(a.config, raw_dir=str(a.raw) if a.raw else None,
+                      out_dir=str(a.out) if a.out else None, cache_dir=str(a.cache) if a.cache else None)
+    load_rules(s.config_dir)  # a bad rule file stops here, not in every scheduled run
+    try:
+        interval = None if a.cron else parse_interval(a.interval or "10m")
+    except ValueError as e:
+        print(f"policy-pipeline: {e}", file=sys.stderr)
+        return 2
+    params = {"raw_dir": str(s.raw_dir), "out_dir": str(s.out_dir), "cache_dir": str(s.cache_dir),
+              "config_dir": str(s.config_dir), "pdf_backend": a.pdf_backend, "workers": a.workers}
+    serve(interval, a.cron, {k: v for k, v in params.items() if v is not None}, name=a.name)
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="policy-pipeline", description="Chinese policy drafts → Parquet tables.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -72,6 +92,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     _add_common(p_ing)
     p_re = sub.add_parser("reextract", help="re-extract every document from cached text (after a rule edit)")
     _add_common(p_re)
+    p_srv = sub.add_parser("serve", help="run ingest on a schedule as a Prefect deployment")
+    when = p_srv.add_mutually_exclusive_group()
+    when.add_argument("--interval", default=None, help="e.g. 30s, 10m, 1h (default 10m)")
+    when.add_argument("--cron", default=None, help='cron expression, e.g. "0 * * * *"')
+    p_srv.add_argument("--name", default="scheduled-ingest", help="deployment name")
+    _add_common(p_srv)
     p_chk = sub.add_parser("check-rules", help="validate the rule files and their examples")
     p_chk.add_argument("--config", type=Path, default=None)
     a = ap.parse_args(argv)
@@ -87,6 +113,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             n = sum(len(f.all_rules()) for f in rs.files.values())
             print(f"{n} rules in {len(rs.files)} files are valid (rules_version {rs.version})")
             return 0
+        if a.command == "serve":
+            return _serve(a)
         from flows.ingest import run_ingest
 
         summary = run_ingest(

@@ -21,11 +21,17 @@ _MD_HEADING = regex.compile(r"^#{1,6}\s+")
 _CONTROL = regex.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# Characters without which neither _CONTROL nor _ARTEFACTS can match: most lines have none.
+_SUSPECT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\[*\u200b\ufeff]")
+
+
 def clean_paragraph(s: str) -> str:
-    s = _CONTROL.sub("", s)
-    s = _ARTEFACTS.sub("", s)
+    if _SUSPECT.search(s) is not None:
+        s = _CONTROL.sub("", s)
+        s = _ARTEFACTS.sub("", s)
     s = s.strip(" \t\r\n\u3000\xa0")
-    s = _MD_HEADING.sub("", s)
+    if s.startswith("#"):
+        s = _MD_HEADING.sub("", s)
     return s.strip(" \t\u3000\xa0")
 
 
@@ -304,19 +310,35 @@ def pattern_needs(pattern: str) -> Optional[tuple[tuple[frozenset, ...], ...]]:
     return tuple(tuple(sorted(set(a), key=lambda s: (len(s), sorted(s)))[:3]) for a in alts)
 
 
+_MAX_CHECK = 24  # characters of the one set tested before a pattern is run
+
+
 @lru_cache(maxsize=None)
-def _set_rx(chars: frozenset) -> "re.Pattern[str]":
-    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
-
-
-def _has_any(text: str, chars: frozenset) -> bool:
-    if len(chars) <= 3:
-        return any(c in text for c in chars)
-    return _set_rx(chars).search(text) is not None
-
-
-def may_match(needs: Optional[tuple[tuple[frozenset, ...], ...]], text: str) -> bool:
-    """False only when a pattern with these `needs` (pattern_needs) cannot match in `text`."""
+def quick_check(pattern: str):
+    """A cheap test a text must pass for `pattern` to have any match in it: the `search` of a
+    one-class `re` pattern (a few characters every match holds one of), or None (no test)."""
+    needs = pattern_needs(pattern)
     if needs is None:
-        return True
-    return any(all(_has_any(text, s) for s in alt) for alt in needs)
+        return None
+    chars = frozenset().union(*(alt[0] for alt in needs))  # the smallest set of each alternative
+    if len(chars) > _MAX_CHECK:
+        return None
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]").search
+
+
+def finditer(rule, text: str):
+    """`rule.rx.finditer(text)`, or nothing when `text` fails the rule's quick_check."""
+    check = quick_check(rule.pattern)
+    return rule.rx.finditer(text) if check is None or check(text) is not None else ()
+
+
+def search(rule, text: str):
+    """`rule.rx.search(text)`, or None at once when `text` fails the rule's quick_check."""
+    check = quick_check(rule.pattern)
+    return rule.rx.search(text) if check is None or check(text) is not None else None
+
+
+def may_match(pattern: str, text: str) -> bool:
+    """False only when `pattern` cannot match anywhere in `text` (see quick_check)."""
+    check = quick_check(pattern)
+    return check is None or check(text) is not None

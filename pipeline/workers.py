@@ -4,9 +4,13 @@ Each worker is a spawned process that builds its WorkContext once, loads what ev
 (parser libraries, the jieba dictionary), tells the pool it is ready, and then runs jobs one at a
 time. The limits:
 
-- time: a job's clock starts when it is handed to a ready worker (a replacement worker's start-up
-  is never charged to the next file). A job still running at `timeout_seconds` gets its worker
-  killed (SIGKILL) and replaced, and is reported as `timeout`.
+- time: `timeout_seconds` is CPU time (user + system) the job may use, polled from /proc every
+  0.2 s, so a busy or overloaded machine never turns a good file into a timeout and a slow file
+  is stopped after the same amount of work everywhere. A job that blocks without using CPU is
+  stopped after WALL_FACTOR x timeout_seconds of wall-clock time. Either way the worker is killed
+  (SIGKILL) and replaced, and the job is reported as `timeout`. The clock starts when the job is
+  handed to a ready worker: a replacement worker's start-up is never charged to the next file.
+  (Without /proc the limit is wall-clock time.)
 - memory: after loading, the worker limits its address space (RLIMIT_AS) to what it uses idle
   plus `memory_limit_mb`, so the limit is what one file may add, whatever the libraries and the
   dictionary cost. A job that hits it gets MemoryError, or a library reports a failed allocation
@@ -20,13 +24,14 @@ Other jobs never wait on a bad one longer than its own limit, and the pool never
 partial rows: a job yields its complete result or one Failure.
 
 Every finished job is logged on the `policy_pipeline.workers` logger (DEBUG; WARNING for a killed
-worker) with a `job_stats` attribute (JobStats: seconds, the worker's peak resident memory during
-the job, its idle size), which is what `bench/hostile.py` reports.
+worker) with a `job_stats` attribute (JobStats: wall and CPU seconds, the worker's peak resident
+memory during the job, its idle size), which is what `bench/hostile.py` reports.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import resource
 import signal
 import time
@@ -43,6 +48,9 @@ log = logging.getLogger("policy_pipeline.workers")
 START_TIMEOUT_SECONDS = 180.0
 # Share of the memory budget after which a failing job is taken to have run out of memory.
 NEAR_LIMIT = 0.8
+# A job that uses no CPU (blocked) is stopped after this many times timeout_seconds of wall time.
+WALL_FACTOR = 3
+POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -54,13 +62,15 @@ class Failure:
 
 @dataclass(frozen=True)
 class JobStats:
-    """How one job went: wall seconds from hand-over to answer (or kill), and the worker's peak
-    resident memory during the job and when idle (MB; None when /proc is not available)."""
+    """How one job went: wall seconds from hand-over to answer (or kill), CPU seconds the worker
+    spent on it, and the worker's peak resident memory during the job and when idle (MB; None
+    when /proc is not available)."""
 
     seconds: float
     outcome: str  # "ok" or the Failure reason
     peak_rss_mb: Optional[float] = None
     idle_rss_mb: Optional[float] = None
+    cpu_seconds: Optional[float] = None
 
 
 def _status_kb(field: str, pid: Union[int, str] = "self") -> Optional[int]:
@@ -72,6 +82,25 @@ def _status_kb(field: str, pid: Union[int, str] = "self") -> Optional[int]:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> Optional[float]:
+    """User + system CPU time of process `pid` (Linux /proc), None when unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            data = fh.read()
+        fields = data[data.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _own_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _reset_peak_rss() -> None:
@@ -119,6 +148,7 @@ def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, 
         if job is None:
             return
         _reset_peak_rss()
+        cpu0 = _own_cpu()
         out_of_memory = False
         try:
             result = ("ok", run(job, ctx))
@@ -137,7 +167,7 @@ def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, 
                 result = ("err", Failure("memory_limit",
                                          f"needed more than {memory_mb} MB ({result[1].reason}: {result[1].message})"))
             out_of_memory = True
-        stats = (_mb(_status_kb("VmHWM")), idle_rss)
+        stats = (_mb(_status_kb("VmHWM")), idle_rss, round(_own_cpu() - cpu0, 3))
         try:
             conn.send((*result, stats, out_of_memory))
         except MemoryError:
@@ -165,7 +195,8 @@ class _Worker:
         self.idle_rss_mb: Optional[float] = None
         self.job = None
         self.started = 0.0
-        self.deadline = 0.0
+        self.deadline = 0.0  # wall-clock
+        self.cpu0: Optional[float] = None  # the worker's CPU time when the job was handed over
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -218,11 +249,14 @@ class WorkerPool:
             for w in self._workers:
                 if w.ready and w.job is None and pending:
                     w.job = pending.popleft()
+                    w.cpu0 = _cpu_seconds(w.proc.pid)
                     w.conn.send(w.job)
                     w.started = now
-                    w.deadline = now + self.timeout
+                    w.deadline = now + self.timeout * (WALL_FACTOR if w.cpu0 is not None else 1)
             waiting = [w for w in self._workers if w.job is not None or not w.ready]
             deadlines = [w.deadline if w.ready else w.start_deadline for w in waiting]
+            if any(w.ready and w.cpu0 is not None for w in waiting):
+                deadlines.append(now + POLL_SECONDS)
             wait_for = max(0.0, min(deadlines) - time.monotonic())
             ready = wait([w.conn for w in waiting] + [w.proc.sentinel for w in waiting], timeout=wait_for)
             for w in list(waiting):
@@ -232,26 +266,42 @@ class WorkerPool:
                 job = w.job
                 if w.conn in ready:
                     try:
-                        status, value, (peak, idle), retire = w.conn.recv()
+                        status, value, (peak, idle, cpu), retire = w.conn.recv()
                     except (EOFError, OSError):
                         value, peak = self._death(w), _mb(_status_kb("VmHWM", w.proc.pid))
-                        idle, retire = w.idle_rss_mb, True
-                    stats = self._stats(w, value, peak, idle)
+                        idle, cpu, retire = w.idle_rss_mb, self._cpu_used(w), True
+                    stats = self._stats(w, value, peak, idle, cpu)
                     w.job = None
                     if retire:
                         self._replace(w)
                     yield job, value, stats
                 elif w.proc.sentinel in ready:
                     value = self._death(w)
-                    stats = self._stats(w, value, None, w.idle_rss_mb)
+                    stats = self._stats(w, value, None, w.idle_rss_mb, None)
                     self._replace(w)
                     yield job, value, stats
-                elif time.monotonic() >= w.deadline:
+                else:
+                    cpu = self._cpu_used(w)
+                    if cpu is not None and cpu >= self.timeout:
+                        msg = f"used {cpu:.1f} s of CPU (limit {self.timeout:g} s); the worker was killed"
+                    elif time.monotonic() >= w.deadline:
+                        msg = (f"no result within {time.monotonic() - w.started:.0f} s "
+                               f"(limit {self.timeout:g} s{' of CPU' if w.cpu0 is not None else ''}); "
+                               "the worker was killed")
+                    else:
+                        continue
                     peak = _mb(_status_kb("VmHWM", w.proc.pid))
-                    value = Failure("timeout", f"no result within {self.timeout:g} s; the worker was killed")
-                    stats = self._stats(w, value, peak, w.idle_rss_mb)
+                    value = Failure("timeout", msg)
+                    stats = self._stats(w, value, peak, w.idle_rss_mb, cpu)
                     self._replace(w)
                     yield job, value, stats
+
+    @staticmethod
+    def _cpu_used(w: _Worker) -> Optional[float]:
+        if w.cpu0 is None:
+            return None
+        now = _cpu_seconds(w.proc.pid)
+        return None if now is None else round(now - w.cpu0, 3)
 
     def _starting(self, w: _Worker, ready: list) -> None:
         if w.conn in ready:
@@ -269,12 +319,13 @@ class WorkerPool:
         elif time.monotonic() >= w.start_deadline:
             raise WorkerStartError(f"a worker did not start within {START_TIMEOUT_SECONDS:g} s")
 
-    def _stats(self, w: _Worker, value, peak: Optional[float], idle: Optional[float]) -> JobStats:
+    def _stats(self, w: _Worker, value, peak: Optional[float], idle: Optional[float],
+               cpu: Optional[float]) -> JobStats:
         outcome = value.reason if isinstance(value, Failure) else "ok"
-        stats = JobStats(round(time.monotonic() - w.started, 3), outcome, peak, idle)
+        stats = JobStats(round(time.monotonic() - w.started, 3), outcome, peak, idle, cpu)
         level = logging.WARNING if outcome in ("timeout", "memory_limit") else logging.DEBUG
-        log.log(level, "%s: %s in %.2f s, peak %s MB (idle %s MB)", _job_name(w.job), outcome,
-                stats.seconds, peak, idle, extra={"job_stats": stats, "job": w.job})
+        log.log(level, "%s: %s in %.2f s (CPU %s s), peak %s MB (idle %s MB)", _job_name(w.job), outcome,
+                stats.seconds, cpu, peak, idle, extra={"job_stats": stats, "job": w.job})
         return stats
 
     def _death(self, w: _Worker) -> Failure:

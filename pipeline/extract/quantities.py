@@ -42,7 +42,7 @@ import regex
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipeline.model import DocumentMeta, ParsedText, Quantity, Section
-from pipeline.normalise import OffsetMap, flatten, may_match, pattern_needs
+from pipeline.normalise import OffsetMap, finditer, flatten, search
 from pipeline.rules import Rule, RuleFile
 from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
@@ -264,13 +264,8 @@ def text_to_chunk(text: str, start: int, end: int, section: Optional[Section]) -
     return _Chunk(section, flat, offsets)
 
 
-def _finditer(r: Rule, s: str):
-    """`r.rx.finditer(s)`, skipped when `s` lacks characters every match needs (pattern_needs)."""
-    return r.rx.finditer(s) if may_match(pattern_needs(r.pattern), s) else ()
-
-
 def _spans(rules: list[Rule], s: str) -> list[tuple[int, int]]:
-    return [m.span() for r in rules for m in _finditer(r, s)]
+    return [m.span() for r in rules for m in finditer(r, s)]
 
 
 def _blank(s: str, spans: list[tuple[int, int]]) -> str:
@@ -299,7 +294,7 @@ def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[YearMark]:
     taken: list[tuple[int, int]] = []
     marks = []
     for r in rules.years:  # earlier rules win on overlap
-        for m in _finditer(r, hidden):
+        for m in finditer(r, hidden):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             taken.append(m.span())
@@ -334,7 +329,7 @@ def masked_to_figures(masked: str, rules: QuantityRules) -> list[_Figure]:
     """Every figure in the blanked text; overlaps resolved by start, then length, then rule order."""
     cands = []
     for order, r in enumerate(rules.figures):
-        for m in _finditer(r, masked):
+        for m in finditer(r, masked):
             fig = match_to_figure(m, r, rules)
             if fig is not None:
                 cands.append((m.start(), -(m.end() - m.start()), order, fig))
@@ -384,7 +379,7 @@ def figure_to_comparator(flat: str, fig: _Figure, floor: int, rules: QuantityRul
     after = flat[fig.end:fig.end + 8]
     for r in rules.comparators:
         if r.side == "after":
-            m = r.rx.search(after)
+            m = search(r, after)
             if m:
                 fig.comparator, fig.after_end = r.comparator, fig.end + m.end()
                 break
@@ -406,7 +401,7 @@ def _before_word(window: str, rules: QuantityRules) -> Optional[tuple[int, str, 
     for r in rules.comparators:
         if r.side != "before":
             continue
-        m = r.rx.search(window)
+        m = search(r, window)
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), r.comparator, m.end())
     return best
@@ -458,7 +453,7 @@ def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: Doc
         return "baseline" if mark.year < meta.period_start else "target"
     if meta.date and meta.date[:4].isdigit():
         return "baseline" if mark.year <= int(meta.date[:4]) else "target"
-    if ctx_target or rules.future_cues.rx.search(sentence):
+    if ctx_target or search(rules.future_cues, sentence):
         return "target"
     return "baseline"
 
@@ -487,7 +482,7 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
             break
         ac = chunks.get(anc.section_id)
         governing = next((mk for mk in reversed(ac.marks) if mk.role != "reference"), None) if ac else None
-    ctx_target = (any(rules.target_headings.rx.search(h) for h in headings)
+    ctx_target = (any(search(rules.target_headings, h) for h in headings)
                   or (governing is not None and governing.role == "target"))
 
     # 到2025年 in the sentence itself outweighs support words (到2025年，累计支持100家企业)
@@ -496,12 +491,12 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
         pre = [mk for mk in targets if mk.pos < fig.start]
         return "target", (pre[-1] if pre else targets[0]).year
     # 支持 is also the verb of many tasks: it means funding only outside any target context
-    if rules.funding_cues.rx.search(sentence) or (
-            rules.support_cues.rx.search(sentence) and not ctx_target and meta.period_end is None):
+    if search(rules.funding_cues, sentence) or (
+            search(rules.support_cues, sentence) and not ctx_target and meta.period_end is None):
         return "funding", (in_sentence[0].year if in_sentence else None)
     if governing is not None:
         return year_mark_to_kind(governing, sentence, ctx_target, meta, rules), governing.year
-    if any(rules.status_headings.rx.search(h) for h in headings):
+    if any(search(rules.status_headings, h) for h in headings):
         return "baseline", None
     return "target", meta.period_end
 
@@ -526,7 +521,7 @@ def figures_to_kept(flat: str, figs: list[_Figure], rules: QuantityRules) -> lis
     for i, fig in enumerate(figs):
         start = fig.cmp_start if fig.cmp_start >= 0 else fig.start
         threshold.append(fig.comparator in (">", ">=")
-                         or bool(rules.threshold_words.rx.search(flat[max(0, start - WINDOW):fig.start]))
+                         or bool(search(rules.threshold_words, flat[max(0, start - WINDOW):fig.start]))
                          or (i > 0 and threshold[i - 1] and figs[i - 1].unit == fig.unit
                              and _joined(flat, figs[i - 1], fig, rules)))
     qualifier = [False] * n
@@ -554,7 +549,7 @@ def figures_to_kept(flat: str, figs: list[_Figure], rules: QuantityRules) -> lis
             keep = False  # 2-3个千亿级产业集群: the scale says which clusters are counted
         if keep and fig.unit in rules.units.duration and not fig.rule.kind and fig.comparator == "=":
             start = fig.cmp_start if fig.cmp_start >= 0 else fig.start
-            keep = bool(rules.duration_context.rx.search(flat[max(0, start - WINDOW):fig.start]))
+            keep = bool(search(rules.duration_context, flat[max(0, start - WINDOW):fig.start]))
         kept.append(keep)
     return kept
 
@@ -652,7 +647,7 @@ def chunk_to_figures(chunk: _Chunk, rules: QuantityRules) -> list[_Figure]:
                 and figs[k - 1].before_cmp and figs[k - 1].unit == fig.unit \
                 and _joined(flat, figs[k - 1], fig, rules):
             fig.before_cmp = fig.comparator = figs[k - 1].before_cmp
-        m = rules.rate.rx.search(flat[max(prev_end, fig.start - WINDOW):fig.cmp_start if fig.cmp_start >= 0 else fig.start])
+        m = search(rules.rate, flat[max(prev_end, fig.start - WINDOW):fig.cmp_start if fig.cmp_start >= 0 else fig.start])
         if m and "/" not in fig.unit and fig.rule.shape == "single":
             fig.unit = f"{fig.unit}/{m.group('per')}"  # 每亩300元 → 元/亩
         prev_end = fig.after_end if fig.after_end >= 0 else fig.end

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Optional
 
 from pipeline.model import ParsedText, Responsibility, Section
-from pipeline.normalise import OffsetMap, flatten
+from pipeline.normalise import OffsetMap, finditer, flatten
 from pipeline.rules import Rule, RuleFile
 from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
-_OPEN = "（("
+_OPEN = "（("  # _depth_at counts these four characters
 _CLOSE = "）)"
 _TRIM = " \t\u3000、，,；;。：:"
 
@@ -110,7 +110,7 @@ def sections_to_chunks(text: str, sections: list[Section]) -> list[tuple[int, in
 def chunk_to_bracket_lines(text: str, a: int, b: int, rules: ResponsibilityRules) -> list[_Line]:
     joined, offs = text_to_joined(text, a, b)
     out = []
-    for m in rules.bracket.rx.finditer(joined):
+    for m in finditer(rules.bracket, joined):
         s, e = m.span()
         out.append(_Line(offs[s], offs[e - 1] + 1, m.group(), m.group()[1:-1], paragraph=False))
     return out
@@ -127,7 +127,7 @@ def chunk_to_label_lines(text: str, a: int, b: int, taken: list[tuple[int, int]]
     for para in text[a:b].split("\n"):
         # Only at the paragraph's start or right after a sentence (`。牵头单位：…`); a label
         # inside a parenthesis belongs to a bracket line.
-        starts = [m.start() for lab in rules.labels for m in lab.rx.finditer(para)
+        starts = [m.start() for lab in rules.labels for m in finditer(lab, para)
                   if (m.start() == 0 or para[m.start() - 1] == "。") and not _depth_at(para, m.start())]
         if starts:
             s = pos + min(starts)
@@ -142,7 +142,7 @@ def _depth_at(s: str, i: int) -> int:
     """Open parentheses minus closed ones before `i` (never below 0)."""
     if i <= 0:
         return 0
-    d = sum(s.count(c, 0, i) for c in _OPEN) - sum(s.count(c, 0, i) for c in _CLOSE)
+    d = s.count("（", 0, i) + s.count("(", 0, i) - s.count("）", 0, i) - s.count(")", 0, i)
     return max(d, 0)
 
 
@@ -155,15 +155,15 @@ def body_to_segments(body: str, rules: ResponsibilityRules) -> list[tuple[Option
     (`完成时限：`) and, in a labelled body, text before the first label hold no names."""
     hits: list[tuple[int, int, Optional[Label]]] = []
     for lab in rules.labels:
-        hits += [(m.start(), m.end(), lab) for m in lab.rx.finditer(body) if not _depth_at(body, m.start())]
+        hits += [(m.start(), m.end(), lab) for m in finditer(lab, body) if not _depth_at(body, m.start())]
+    if not hits:
+        return [(None, body)]
     known = list(hits)
-    for m in rules.other_label.rx.finditer(body):
+    for m in finditer(rules.other_label, body):
         # `other_label` matches the known labels too; keep only the unknown ones.
         if not _depth_at(body, m.start()) and not any(s < m.end() and m.start() < e for s, e, _ in known):
             hits.append((m.start(), m.end(), None))
     hits.sort(key=lambda h: h[0])
-    if not known:
-        return [(None, body)]
     ends = [h[0] for h in hits[1:]] + [len(body)]
     return [(lab, body[e:nxt]) for (s, e, lab), nxt in zip(hits, ends) if lab is not None]
 
@@ -173,7 +173,7 @@ def segment_to_groups(text: str, label: Optional[Label], rules: ResponsibilityRu
     after the last role word take the role of the segment's label."""
     hits = []
     for rw in rules.role_words:
-        hits += [(m.start(), m.end(), rw) for m in rw.rx.finditer(text) if not _depth_at(text, m.start())]
+        hits += [(m.start(), m.end(), rw) for m in finditer(rw, text) if not _depth_at(text, m.start())]
     # Leftmost, then longest: `按职责分工负责` wins over the `负责` inside it.
     hits.sort(key=lambda h: (h[0], -(h[1] - h[0])))
     groups, pos = [], 0
@@ -202,14 +202,16 @@ def split_outside_parens(text: str, rx) -> list[str]:
 
 def name_to_and_parts(name: str, rules: ResponsibilityRules) -> list[str]:
     """Cut at `和` only between two whole names, never inside a `keep_whole` name."""
-    protected = []
-    for kw in rules.keep_whole:
-        i = name.find(kw)
-        while i >= 0:
-            protected.append((i, i + len(kw)))
-            i = name.find(kw, i + 1)
+    protected = None  # found only when there is a connective to check
     parts, pos = [], 0
-    for m in rules.connective.rx.finditer(name):
+    for m in finditer(rules.connective, name):
+        if protected is None:
+            protected = []
+            for kw in rules.keep_whole:
+                i = name.find(kw)
+                while i >= 0:
+                    protected.append((i, i + len(kw)))
+                    i = name.find(kw, i + 1)
         if _depth_at(name, m.start()) or any(s <= m.start() < e for s, e in protected):
             continue
         parts.append(name[pos:m.start()])
@@ -307,7 +309,7 @@ def line_to_roles(line: _Line, lead_first: Optional[Rule], rules: Responsibility
     if not labelled:
         # No label: it must close with a role word, or it is just a parenthesis in the text.
         tail = body.rstrip(_TRIM)
-        if not any(m.end() == len(tail) for rw in rules.role_words for m in rw.rx.finditer(tail)):
+        if not any(m.end() == len(tail) for rw in rules.role_words for m in finditer(rw, tail)):
             return None
     groups = []
     for label, text in segments:
@@ -327,7 +329,7 @@ def line_to_roles(line: _Line, lead_first: Optional[Rule], rules: Responsibility
 def text_to_lead_first(text: str, rules: ResponsibilityRules) -> Optional[tuple[int, Rule]]:
     """Offset and rule of the first declaration that the first-listed unit leads, if any."""
     joined, offs = text_to_joined(text, 0, len(text))
-    hits = [(m.start(), r) for r in rules.lead_first for m in r.rx.finditer(joined)]
+    hits = [(m.start(), r) for r in rules.lead_first for m in finditer(r, joined)]
     if not hits:
         return None
     at, rule = min(hits, key=lambda h: h[0])

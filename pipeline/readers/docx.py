@@ -557,6 +557,9 @@ _WORD_MAIN_TYPES = {
     "application/vnd.ms-word.template.macroEnabledTemplate.main+xml",
 }
 _PROLOG_BYTES = 64 * 1024
+# "<!DOCTYPE" cannot occur in XML text (a "<" there is escaped), only as a declaration (or in a
+# comment, which Word never writes), so the bytes are searched first, in UTF-8 and UTF-16.
+_DOCTYPE_MARKERS = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
 
 
 class _Refused(Exception):
@@ -577,15 +580,22 @@ def _check_prolog(name: str, head: bytes) -> None:
     """Refuse a part that declares a DTD. OPC forbids DTDs in package parts (ECMA-376-2 §8.1.4),
     so a DOCTYPE only ever means an XXE or entity-expansion attempt. The prolog is parsed alone,
     with the safe settings, up to the root element's start tag."""
+    window = head[:_PROLOG_BYTES]
+    if any(marker in window for marker in _DOCTYPE_MARKERS):
+        raise _Refused("corrupt", f"{name} declares a DTD (<!DOCTYPE>), which DOCX parts may not; "
+                                  "refused unread (XXE / entity expansion)")
+    # Other encodings (UTF-32, ...): the parser tells whether the root has a DOCTYPE before it.
     pull = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True,
                                load_dtd=False, huge_tree=False)
     try:
-        pull.feed(head[:_PROLOG_BYTES])
-        for _event, el in pull.read_events():
-            if el.getroottree().docinfo.doctype:
-                raise _Refused("corrupt", f"{name} declares a DTD (<!DOCTYPE>), which DOCX parts may not; "
-                                          "refused unread (XXE / entity expansion)")
-            return
+        # Small steps, so that the root's start event comes before any entity reference is parsed.
+        for at in range(0, min(len(head), _PROLOG_BYTES), 256):
+            pull.feed(head[at:at + 256])
+            for _event, el in pull.read_events():
+                if el.getroottree().docinfo.doctype:
+                    raise _Refused("corrupt", f"{name} declares a DTD (<!DOCTYPE>), which DOCX parts may not; "
+                                              "refused unread (XXE / entity expansion)")
+                return
     except etree.XMLSyntaxError as exc:
         raise _Refused("corrupt", f"{name}: broken XML: {exc}") from None
     raise _Refused("corrupt", f"{name}: no root element within the first {_PROLOG_BYTES // 1024} KB")

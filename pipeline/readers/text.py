@@ -90,12 +90,20 @@ def unmarked_utf16_32(data: bytes) -> Optional[str]:
     pair = sample[: len(sample) - len(sample) % 2]
     even, odd = pair[0::2].count(0), pair[1::2].count(0)
     units = len(pair) // 2
-    # Zero bytes on one side only, and enough of them to be ASCII (a line break per line at least).
-    if odd >= 0.02 * units and even <= 0.05 * odd:
+    # Zero bytes mostly on one side (ASCII, digits, line breaks), and enough of them. The other side
+    # has a few too: CJK code points ending in 00 (U+4E00 一 is "00 4E" in UTF-16-LE).
+    if odd >= 0.02 * units and even * 3 <= odd:
         return "utf-16-le"
-    if even >= 0.02 * units and odd <= 0.05 * even:
+    if even >= 0.02 * units and odd * 3 <= even:
         return "utf-16-be"
     return None
+
+
+def _mostly_printable(text: str) -> bool:
+    # Binary data that happens to decode as UTF-16 is full of unassigned and private-use code points.
+    sample = text[:_SAMPLE]
+    bad = sum(1 for ch in sample if not (ch.isprintable() or ch.isspace()))
+    return bad <= 0.01 * max(len(sample), 1)
 
 
 def decode_bytes(data: bytes, encoding: Optional[str] = None) -> tuple[str, str]:
@@ -119,8 +127,8 @@ def decode_bytes(data: bytes, encoding: Optional[str] = None) -> tuple[str, str]
             text = data.decode(wide)
         except UnicodeDecodeError as exc:
             raise ReaderError("corrupt", f"zero bytes say {wide} (no byte-order mark) but it does not decode: {exc}") from exc
-        if _has_binary_controls(text):
-            raise ReaderError("corrupt", f"decodes as {wide} but holds binary control characters")
+        if _has_binary_controls(text) or not _mostly_printable(text):
+            raise ReaderError("corrupt", f"decodes as {wide} but holds binary control or unassigned characters")
         return text, wide
     try:
         text = data.decode("utf-8")

@@ -1,0 +1,522 @@
+"""Pipeline benchmark: every figure side by side in one run, on corpora built from raw/.
+
+    .venv/bin/python bench/run.py [--quick] [--docs N] [--skip NAME ...] [--profile]
+
+Sections (targets from the performance issue):
+  1. ingest  - wall time of the real flow (`run_ingest`, in this process, Prefect already started)
+               on PDF page re-combinations and DOCX variants, 1 and 2 workers, against the floor:
+               the summed time of the bare parser calls (reader + normalise) on the same files.
+               Targets: ingest(2 workers) <= 1.15 x floor/2, and >= 1.8x faster than 1 worker.
+     prefect - the fixed cost every new process pays (Python, imports, embedded Prefect API, an
+               empty flow run), measured in a fresh process.
+  2. reextract - `policy-pipeline reextract` (a new process, Prefect start included) over the text
+               corpus after a first ingest of it; target <= 15 s for 10,000 documents. Floor:
+               document_rows over the cached texts in one process, / 2.
+  3. serve   - placeholder: no-op scheduled run inside a running serve process.
+  4. memory  - peak RSS parsing a 300-page PDF in a worker-like process (both backends), and of
+               the corpus ingest / reextract process trees; target <= 500 MB each.
+  5. backends - pdfplumber vs pypdfium2 pages/s on the sample PDFs (target >= 300 pages/s on the
+               fast path) and whether both give identical text on them.
+  6. extract - extraction CPU time before/after the speed work (bench/extract_speed.py).
+
+Everything is written under bench/out/ (git-ignored); the table is printed and saved to
+bench/out/latest.md. `--quick` uses a small corpus (500 text drafts) and finishes in a few minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import json
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+# Prefect's state for the benchmark's runs stays under bench/out/, apart from the project's .prefect/.
+os.environ.setdefault("PREFECT_HOME", str(OUT / ".prefect"))
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT))
+
+import corpus  # noqa: E402
+
+PY = sys.executable
+
+
+# ---------------------------------------------------------------------------------------------
+# Process-tree memory
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _role(pid: int, root: int) -> str:
+    if pid == root:
+        return "main"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    if "uvicorn" in cmd or "prefect.server" in cmd:
+        return "prefect_api"
+    if "resource_tracker" in cmd:
+        return "other"
+    if "spawn_main" in cmd or "multiprocessing" in cmd:
+        return "worker"
+    return "other"
+
+
+class TreeMonitor(threading.Thread):
+    """Samples the RSS of a process and all its descendants: peak of the sum, peak per role."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_total_kb = 0
+        self.peak_kb: dict[str, int] = {}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            kids = _children()
+            tree, todo = [], [self.pid]
+            while todo:
+                p = todo.pop()
+                tree.append(p)
+                todo += kids.get(p, [])
+            total = 0
+            for p in tree:
+                rss = _status_kb(p, "VmRSS")
+                hwm = _status_kb(p, "VmHWM")
+                total += rss
+                role = _role(p, self.pid)
+                self.peak_kb[role] = max(self.peak_kb.get(role, 0), hwm)
+            self.peak_total_kb = max(self.peak_total_kb, total)
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def run_monitored(cmd: list[str], **kw) -> dict:
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    mon = TreeMonitor(p.pid)
+    mon.start()
+    out, err = p.communicate()
+    wall = time.perf_counter() - t0
+    mon.stop()
+    if p.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{err[-3000:]}")
+    return {"wall": wall, "stdout": out, "stderr": err, "peak_total_mb": mon.peak_total_kb / 1024,
+            "peak_mb": {k: v / 1024 for k, v in mon.peak_kb.items()}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios: one folder per run (its own config copy, so its own text cache and manifest)
+
+def scenario(name: str) -> Path:
+    d = OUT / "runs" / name
+    if d.exists():
+        shutil.rmtree(d)
+    shutil.copytree(ROOT / "config", d / "config")
+    jieba = OUT / "jieba_cache"
+    if jieba.is_dir():  # jieba's compiled dictionary, as a machine that ran before has it
+        shutil.copytree(jieba, d / ".cache" / "jieba")
+    return d
+
+
+def warm_jieba() -> None:
+    from pipeline.terms import keyword_extractor
+
+    keyword_extractor(str(ROOT / "config"), str(OUT / "jieba_cache"))
+
+
+def cli(args: list[str], d: Path) -> list[str]:
+    # every folder explicit: the run must never touch the project's own .cache/ or processed/
+    return [PY, "-m", "pipeline.cli", *args, "--config", str(d / "config"), "--out", str(d / "out"),
+            "--cache", str(d / ".cache")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+def bench_prefect_start(empty_raw: Path) -> dict:
+    """Fixed cost of a new process: Python + imports + embedded Prefect API + an empty flow run."""
+    d = scenario("prefect_start")
+    r = run_monitored(cli(["ingest", "--raw", str(empty_raw)], d), cwd=d)
+    return {"wall": r["wall"], "peak_mb": r["peak_mb"]}
+
+
+def parse_floor(files: list[Path], backend: str) -> dict:
+    """Summed time of the bare parser calls (reader + normalise), one process, no cache."""
+    from pipeline.parse import parse_file, sniff
+    from pipeline.readers import ReaderOptions
+
+    opts = ReaderOptions(pdf_backend=backend)
+    total, pages = 0.0, 0
+    for f in files:
+        fmt = sniff(f)
+        t = time.perf_counter()
+        parsed = parse_file(f, fmt, opts)
+        total += time.perf_counter() - t
+        pages += parsed.n_pages or 0
+    return {"seconds": total, "pages": pages, "files": len(files)}
+
+
+def ingest_in_process(raw: Path, name: str, workers: int, backend: str, profile: bool = False) -> dict:
+    from flows.ingest import run_ingest
+
+    d = scenario(name)
+    pr = cProfile.Profile() if profile else None
+    t = time.perf_counter()
+    if pr:
+        pr.enable()
+    s = run_ingest(raw_dir=str(raw), out_dir=str(d / "out"), config_dir=str(d / "config"),
+                   cache_dir=str(d / ".cache"), workers=workers, pdf_backend=backend)
+    if pr:
+        pr.disable()
+    wall = time.perf_counter() - t
+    res = {"wall": wall, "flow_seconds": s.get("seconds"), "status": s.get("status"),
+           "errors": dict(s.get("errors", {})), "rows": s.get("rows")}
+    if pr:
+        res["profile"] = _profile_text(pr)
+    return res
+
+
+def _profile_text(pr: cProfile.Profile, n: int = 25) -> str:
+    buf = io.StringIO()
+    pstats.Stats(pr, stream=buf).sort_stats("cumulative").print_stats(n)
+    return buf.getvalue()
+
+
+def reextract_floor(raw: Path, d: Path) -> dict:
+    """document_rows over the cached texts of `raw` in one process (loading timed apart)."""
+    from pipeline.document import Source, document_rows
+    from pipeline.parse import load_cached, parser_version
+    from pipeline.readers import ReaderOptions
+    from pipeline.rules import load_rules
+
+    rules = load_rules(d / "config")
+    version = parser_version("text", ReaderOptions())
+    t_load = t_rows = 0.0
+    n = 0
+    for f in sorted(raw.iterdir()):
+        data = f.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        t = time.process_time()
+        parsed = load_cached(d / ".cache", sha, version)
+        t_load += time.process_time() - t
+        if parsed is None:
+            continue
+        src = Source(f.name, f.name, sha, len(data), "text")
+        t = time.process_time()
+        document_rows(src, parsed, rules)
+        t_rows += time.process_time() - t
+        n += 1
+    return {"docs": n, "rows_seconds": t_rows, "load_seconds": t_load}
+
+
+def bench_long_pdf(pdf: Path) -> dict:
+    out = {}
+    for backend in ("pdfplumber", "pypdfium2"):
+        d = scenario(f"long_pdf_{backend}")
+        r = run_monitored([PY, str(Path(__file__)), "--child-long-pdf", str(pdf), backend, str(d / ".cache")],
+                          cwd=HERE)
+        res = json.loads(r["stdout"].strip().splitlines()[-1])
+        res["peak_tree_mb"] = r["peak_total_mb"]
+        out[backend] = res
+    return out
+
+
+def child_long_pdf(pdf: Path, backend: str, cache_dir: str) -> None:
+    """Runs in its own process, as a worker would: parse → cache → extract → terms."""
+    from pipeline.document import Source
+    from pipeline.parse import sniff
+    from pipeline.process import Job, process_job
+    from pipeline.rules import load_rules
+    from pipeline.workers import make_work_context
+
+    rules = load_rules(ROOT / "config")
+    ctx = make_work_context(rules, str(ROOT / "config"), cache_dir, backend, 8)
+    sha = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    src = Source(pdf.name, pdf.name, sha, pdf.stat().st_size, sniff(pdf))
+    base = _status_kb(os.getpid(), "VmRSS")
+    t = time.perf_counter()
+    rows = process_job(Job(src, str(pdf)), ctx)
+    wall = time.perf_counter() - t
+    print(json.dumps({"seconds": wall, "pages": rows.tables["documents"][0]["n_pages"],
+                      "peak_mb": _status_kb(os.getpid(), "VmHWM") / 1024, "start_mb": base / 1024,
+                      "rows": {k: len(v) for k, v in rows.tables.items()}}))
+
+
+def bench_backends(reps: int) -> dict:
+    from pipeline.parse import parse_file
+    from pipeline.readers import ReaderOptions
+
+    pdfs = sorted((ROOT / "raw").glob("*.pdf"))
+    times = {"pdfplumber": 0.0, "pypdfium2": 0.0}
+    texts: dict[str, dict[str, str]] = {"pdfplumber": {}, "pypdfium2": {}}
+    pages = 0
+    for rep in range(reps):
+        for backend in times:  # interleaved: same conditions for both
+            opts = ReaderOptions(pdf_backend=backend)
+            for p in pdfs:
+                t = time.perf_counter()
+                parsed = parse_file(p, "pdf", opts)
+                times[backend] += time.perf_counter() - t
+                texts[backend][p.name] = parsed.text
+                if backend == "pdfplumber":
+                    pages += parsed.n_pages or 0
+    same = [n for n in texts["pdfplumber"] if texts["pdfplumber"][n] == texts["pypdfium2"][n]]
+    diff = {}
+    for n in texts["pdfplumber"]:
+        a, b = texts["pdfplumber"][n], texts["pypdfium2"][n]
+        if a != b:
+            k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            diff[n] = {"at": k, "pdfplumber": a[max(0, k - 15):k + 25], "pypdfium2": b[max(0, k - 15):k + 25]}
+    return {"pages": pages, "pages_per_s": {k: pages / v for k, v in times.items()},
+            "identical": len(same), "files": len(pdfs), "diff": diff}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def fmt_mb(x) -> str:
+    return "-" if x is None else f"{x:.0f} MB"
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-long-pdf":
+        child_long_pdf(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small corpora (~2-4 minutes)")
+    ap.add_argument("--docs", type=int, default=None, help="text drafts for reextract (default 10000, quick 500)")
+    ap.add_argument("--pdfs", type=int, default=None, help="PDFs in the ingest corpus (default 60, quick 12)")
+    ap.add_argument("--docx", type=int, default=None, help="DOCX in the ingest corpus (default 30, quick 6)")
+    ap.add_argument("--skip", nargs="*", default=[],
+                    help="sections to skip: ingest reextract memory backends extract")
+    ap.add_argument("--profile", action="store_true", help="cProfile the flow process of the ingest and reextract runs")
+    a = ap.parse_args()
+    n_docs = a.docs or (500 if a.quick else 10000)
+    n_pdf = a.pdfs or (12 if a.quick else 60)
+    n_docx = a.docx or (6 if a.quick else 30)
+    OUT.mkdir(parents=True, exist_ok=True)
+    T0 = time.perf_counter()
+    R: dict = {"quick": a.quick, "n_docs": n_docs}
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - T0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+
+    # Corpora
+    log("building corpora under bench/out/corpus")
+    ingest_raw = OUT / "corpus" / f"ingest_{n_pdf}_{n_docx}"
+    corpus.build_pdf_corpus(ingest_raw, n_pdf)
+    corpus.build_docx_corpus(ingest_raw, n_docx)
+    text_raw = OUT / "corpus" / f"text_{n_docs}"
+    if not text_raw.is_dir() or len(list(text_raw.iterdir())) != n_docs:
+        full = OUT / "corpus" / "text"
+        paths = corpus.build_text_corpus(full, n_docs)
+        text_raw.mkdir(parents=True, exist_ok=True)
+        for p in paths:
+            q = text_raw / p.name
+            if not q.exists():
+                os.link(p, q)
+    long_pdf = corpus.build_long_pdf(OUT / "corpus", 300)
+    empty_raw = OUT / "corpus" / "empty"
+    empty_raw.mkdir(parents=True, exist_ok=True)
+    warm_jieba()
+
+    # Fixed per-process cost
+    log("prefect: fresh process, empty run")
+    R["prefect_start"] = bench_prefect_start(empty_raw)
+
+    if "ingest" not in a.skip:
+        files = sorted(p for p in ingest_raw.iterdir() if p.is_file())
+        from flows.ingest import run_ingest  # noqa: F401  (imports Prefect here, before timing)
+
+        log("ingest: starting Prefect in this process (empty run)")
+        d = scenario("warmup")
+        t = time.perf_counter()
+        run_ingest(raw_dir=str(empty_raw), out_dir=str(d / "out"), config_dir=str(d / "config"),
+                   cache_dir=str(d / ".cache"), workers=1)
+        R["prefect_in_process"] = time.perf_counter() - t
+        R["ingest"] = {"files": len(files), "size_mb": sum(f.stat().st_size for f in files) / 1e6}
+        backends = ("pdfplumber",) if a.quick else ("pdfplumber", "pypdfium2")
+        for backend in backends:
+            log(f"ingest [{backend}]: parser floor")
+            floor = parse_floor(files, backend)
+            res = {"floor": floor}
+            for w in (1, 2):
+                log(f"ingest [{backend}]: run_ingest, {w} worker(s)")
+                res[f"w{w}"] = ingest_in_process(ingest_raw, f"ingest_{backend}_w{w}", w, backend,
+                                                 profile=a.profile and w == 2)
+            R["ingest"][backend] = res
+
+    if "reextract" not in a.skip:
+        d = scenario(f"reextract_{n_docs}")
+        log(f"reextract: first ingest of {n_docs} text drafts (policy-pipeline ingest, 2 workers)")
+        first = run_monitored(cli(["ingest", "--raw", str(text_raw), "--workers", "2"], d), cwd=d)
+        log("reextract: policy-pipeline reextract")
+        again = run_monitored(cli(["reextract", "--raw", str(text_raw), "--workers", "2"], d), cwd=d)
+        log("reextract: run_ingest(reextract=True) in this process")
+        from flows.ingest import run_ingest
+
+        pr = cProfile.Profile() if a.profile else None
+        t = time.perf_counter()
+        if pr:
+            pr.enable()
+        s = run_ingest(raw_dir=str(text_raw), out_dir=str(d / "out"), config_dir=str(d / "config"),
+                       cache_dir=str(d / ".cache"), workers=2, reextract=True, trigger="reextract")
+        if pr:
+            pr.disable()
+        in_proc = time.perf_counter() - t
+        log("reextract: floor (document_rows over the cached texts, one process)")
+        floor = reextract_floor(text_raw, d)
+        R["reextract"] = {"first": {k: first[k] for k in ("wall", "peak_total_mb", "peak_mb")},
+                          "cli": {k: again[k] for k in ("wall", "peak_total_mb", "peak_mb")},
+                          "in_process": in_proc, "in_process_status": s.get("status"),
+                          "floor": floor, "rows": s.get("rows")}
+        if pr:
+            R["reextract"]["profile"] = _profile_text(pr)
+
+    if "memory" not in a.skip:
+        log("memory: 300-page PDF, one worker-like process per backend")
+        R["long_pdf"] = bench_long_pdf(long_pdf)
+
+    if "backends" not in a.skip:
+        log("backends: pdfplumber vs pypdfium2 on the sample PDFs")
+        R["backends"] = bench_backends(1 if a.quick else 3)
+
+    if "extract" not in a.skip:
+        log("extract: before/after, side by side")
+        import extract_speed
+
+        inputs = extract_speed.build_inputs(50 if a.quick else 300)
+        R["extract"] = extract_speed.compare(inputs, rounds=1 if a.quick else 2, reps=1 if a.quick else 2)
+
+    R["total_seconds"] = time.perf_counter() - T0
+    (OUT / "latest.json").write_text(json.dumps(R, indent=1, default=str), encoding="utf-8")
+    md = report(R)
+    (OUT / "latest.md").write_text(md + "\n", encoding="utf-8")
+    print(md)
+    profiles = {f"ingest_{b}_w2": ((R.get("ingest") or {}).get(b) or {}).get("w2", {}).get("profile")
+                for b in ("pdfplumber", "pypdfium2")}
+    profiles["reextract"] = (R.get("reextract") or {}).get("profile")
+    for name, prof in profiles.items():
+        if prof:
+            (OUT / f"profile_{name}.txt").write_text(prof, encoding="utf-8")
+            print(f"flow-process profile of {name}: bench/out/profile_{name}.txt", file=sys.stderr)
+
+
+def report(R: dict) -> str:
+    rows = ["| measure | figure | target | |", "|---|---:|---:|---|"]
+
+    def add(name, fig, target="", ok=None):
+        rows.append(f"| {name} | {fig} | {target} | {'' if ok is None else ('ok' if ok else '**miss**')} |")
+
+    ps = R.get("prefect_start")
+    if ps:
+        add("fixed cost of a new process (Python, imports, embedded Prefect API, empty flow run)",
+            f"{ps['wall']:.1f} s")
+    if "prefect_in_process" in R:
+        add("…of which in this process: first (empty) run_ingest", f"{R['prefect_in_process']:.1f} s")
+    ing = R.get("ingest")
+    if ing:
+        for backend in ("pdfplumber", "pypdfium2"):
+            r = ing.get(backend)
+            if not r:
+                continue
+            fl = r["floor"]
+            w1, w2 = r["w1"]["wall"], r["w2"]["wall"]
+            half = fl["seconds"] / 2
+            tag = f"1. ingest {ing['files']} files ({fl['pages']} PDF pages, {ing['size_mb']:.1f} MB), {backend}"
+            add(f"{tag}: parser floor (sum of reader+normalise calls) / floor÷2",
+                f"{fl['seconds']:.1f} s / {half:.1f} s")
+            add(f"{tag}: run_ingest 1 worker (ratio to floor)", f"{w1:.1f} s ({w1 / fl['seconds']:.2f}×)")
+            add(f"{tag}: run_ingest 2 workers (ratio to floor÷2)", f"{w2:.1f} s ({w2 / half:.2f}×)",
+                "≤ 1.15×", w2 / half <= 1.15)
+            add(f"{tag}: speed-up 2 workers vs 1", f"{w1 / w2:.2f}×", "≥ 1.8×", w1 / w2 >= 1.8)
+            errs = {**r["w1"]["errors"], **r["w2"]["errors"]}
+            if errs:
+                add(f"{tag}: errors", json.dumps(errs))
+    rx = R.get("reextract")
+    if rx:
+        n = R["n_docs"]
+        fl = rx["floor"]
+        add(f"2. first ingest of {n} text drafts, `policy-pipeline ingest` (2 workers)", f"{rx['first']['wall']:.1f} s")
+        add(f"2. re-extract {n} cached drafts, `policy-pipeline reextract` (Prefect start included)",
+            f"{rx['cli']['wall']:.1f} s", "≤ 15 s" if n >= 10000 else f"≤ {15 * n / 10000:.1f} s (pro rata)",
+            rx["cli"]["wall"] <= (15 if n >= 10000 else 15 * n / 10000) if n >= 10000 else None)
+        add("2. …same, run_ingest(reextract=True) in a process with Prefect already up", f"{rx['in_process']:.1f} s")
+        add(f"2. floor: document_rows over {fl['docs']} cached texts, one process (÷2)",
+            f"{fl['rows_seconds']:.1f} s ({fl['rows_seconds'] / 2:.1f} s); "
+            f"{fl['rows_seconds'] / max(fl['docs'], 1) * 1e3:.2f} ms/doc; cache load {fl['load_seconds']:.1f} s")
+    add("3. no-op scheduled run inside a running serve process", "(placeholder: serve not built yet)")
+    lp = R.get("long_pdf")
+    if lp:
+        for backend, r in lp.items():
+            add(f"4. peak RSS, 300-page PDF in a worker-like process, {backend} "
+                f"({r['pages']} pages, {r['seconds']:.1f} s)", fmt_mb(r["peak_mb"]), "≤ 500 MB", r["peak_mb"] <= 500)
+    if rx:
+        for key, label in (("first", "ingest"), ("cli", "reextract")):
+            pk = rx[key]["peak_mb"]
+            add(f"4. peak RSS, {R['n_docs']}-document {label}: flow process / largest worker / Prefect API "
+                f"(sum of tree)",
+                f"{fmt_mb(pk.get('main'))} / {fmt_mb(pk.get('worker'))} / {fmt_mb(pk.get('prefect_api'))} "
+                f"({fmt_mb(rx[key]['peak_total_mb'])})", "≤ 500 MB", pk.get("main", 0) <= 500)
+    be = R.get("backends")
+    if be:
+        for k, v in be["pages_per_s"].items():
+            add(f"5. {k} pages/s on the sample PDFs ({be['pages']} pages)", f"{v:.0f}",
+                "≥ 300" if k == "pypdfium2" else "", v >= 300 if k == "pypdfium2" else None)
+        add("5. identical text from both backends on the sample PDFs", f"{be['identical']}/{be['files']}",
+            f"{be['files']}/{be['files']}", be["identical"] == be["files"])
+        for n, d in be["diff"].items():
+            add(f"5. …first difference in {n} at char {d['at']}",
+                f"`{d['pdfplumber']!r}` vs `{d['pypdfium2']!r}`".replace("|", "\\|"))
+    table = "\n".join(rows)
+    ex = R.get("extract")
+    if ex:
+        import extract_speed
+
+        table += "\n\n" + extract_speed.report(ex)
+    table += f"\n\n(bench/run.py{' --quick' if R['quick'] else ''}, {R['total_seconds'] / 60:.1f} min, " \
+             f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)"
+    return table
+
+
+if __name__ == "__main__":
+    main()

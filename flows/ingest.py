@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing as mp
 import time
 from collections import Counter
 from pathlib import Path
@@ -60,6 +61,20 @@ def process_batch(pool: WorkerPool, jobs: list) -> tuple[dict, list, Counter]:
     return rows, errors, status
 
 
+@task(name="process-batch-on-cluster", cache_policy=NONE)
+def process_batch_remote(jobs: list, context_args: tuple, n_workers: int, timeout: float,
+                         memory_mb: int) -> tuple[dict, list, Counter]:
+    """A batch on a Dask worker: its own worker processes when the Dask worker may start them."""
+    rows: dict = {}
+    errors: list = []
+    if not mp.current_process().daemon:
+        with WorkerPool(n_workers, make_work_context, context_args, process_job, timeout, memory_mb) as pool:
+            status = stages.collect(pool.map(jobs), rows, errors)
+    else:  # a daemonic Dask worker cannot have children: run the jobs in it, without per-file limits
+        status = stages.collect(stages.run_in_process(jobs, context_args), rows, errors)
+    return rows, errors, status
+
+
 @task(name="write-tables", cache_policy=NONE)
 def finish_task(settings: Settings, ctx: stages.RunContext, plan: stages.Plan, rows: dict,
                 errors: list) -> dict:
@@ -71,7 +86,7 @@ def ingest(raw_dir: Optional[str] = None, out_dir: Optional[str] = None,
            config_dir: Optional[str] = None, trigger: str = "manual",
            reextract: bool = False, pdf_backend: Optional[str] = None,
            workers: Optional[int] = None, cache_dir: Optional[str] = None,
-           wait_if_busy: Optional[bool] = None) -> dict:
+           wait_if_busy: Optional[bool] = None, on_cluster: bool = False) -> dict:
     t0 = time.perf_counter()
     settings = load_settings(Path(config_dir) if config_dir else None, raw_dir=raw_dir,
                              out_dir=out_dir, cache_dir=cache_dir, pdf_backend=pdf_backend,
@@ -79,7 +94,7 @@ def ingest(raw_dir: Optional[str] = None, out_dir: Optional[str] = None,
     wait = settings.on_busy == "wait" if wait_if_busy is None else wait_if_busy
     try:
         with run_lock(settings.out_dir, wait=wait):
-            summary = _ingest_locked(settings, trigger, reextract)
+            summary = _ingest_locked(settings, trigger, reextract, on_cluster)
     except Busy as e:
         log.warning("%s", e)
         return {"busy": str(e)}
@@ -87,7 +102,7 @@ def ingest(raw_dir: Optional[str] = None, out_dir: Optional[str] = None,
     return summary
 
 
-def _ingest_locked(settings: Settings, trigger: str, reextract: bool) -> dict:
+def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster: bool) -> dict:
     """The run itself, while this process holds the output folder's lock."""
     rules = load_rules_task(settings.config_dir)
     options = ReaderOptions(pdf_backend=settings.pdf_backend)
@@ -106,34 +121,66 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool) -> dict:
     rows: dict = {}
     errors = list(scan.errors)
     status: Counter = Counter()
-    if plan.jobs:
-        context_args = (rules, str(settings.config_dir), str(settings.cache_dir),
-                        settings.pdf_backend, settings.terms_per_section)
-        with WorkerPool(min(settings.n_workers, len(plan.jobs)), make_work_context, context_args,
-                        process_job, settings.timeout_seconds, settings.memory_limit_mb) as pool:
-            size = settings.batch_size
-            for i in range(0, len(plan.jobs), size):
-                b_rows, b_errors, b_status = process_batch(pool, plan.jobs[i:i + size])
-                for name, r in b_rows.items():
-                    rows.setdefault(name, []).extend(r)
-                errors += b_errors
-                status += b_status
-                log.info("processed %d/%d files", min(i + size, len(plan.jobs)), len(plan.jobs))
+    context_args = (rules, str(settings.config_dir), str(settings.cache_dir),
+                    settings.pdf_backend, settings.terms_per_section)
+    size = settings.batch_size
+    batches = [plan.jobs[i:i + size] for i in range(0, len(plan.jobs), size)]
+    if batches and on_cluster:
+        futures = [process_batch_remote.submit(b, context_args, 1, settings.timeout_seconds,
+                                               settings.memory_limit_mb) for b in batches]
+        results = (f.result() for f in futures)
+    elif batches:
+        pool = WorkerPool(min(settings.n_workers, len(plan.jobs)), make_work_context, context_args,
+                          process_job, settings.timeout_seconds, settings.memory_limit_mb)
+        results = (process_batch(pool, b) for b in batches)
+    else:
+        results = iter(())
+    done = 0
+    try:
+        for b_rows, b_errors, b_status in results:
+            for name, r in b_rows.items():
+                rows.setdefault(name, []).extend(r)
+            errors += b_errors
+            status += b_status
+            done += sum(b_status.values())
+            log.info("processed %d/%d files", done, len(plan.jobs))
+    finally:
+        if batches and not on_cluster:
+            pool.close()
     summary = finish_task(settings, ctx, plan, rows, errors)
     summary.update(raw_dir=str(settings.raw_dir), status=dict(status))
     return summary
 
 
-def run_ingest(**kwargs) -> dict:
+def run_ingest(dask_address: Optional[str] = None, dask_workers: int = 2, **kwargs) -> dict:
     """Run the flow in this process against the embedded Prefect API (or PREFECT_API_URL).
 
     Settings and rule files are validated first, so a bad value stops the run with its own message
-    before Prefect starts and before anything is written.
+    before Prefect starts and before anything is written. With `dask_address` the batches run on
+    that Dask cluster (`"local"`: a `distributed.LocalCluster` of `dask_workers` processes started
+    for this run); the paths in raw/, the cache and the config must be reachable from its workers.
     """
     settings = load_settings(Path(kwargs["config_dir"]) if kwargs.get("config_dir") else None)
     load_rules(settings.config_dir)
+    flow_ = ingest
+    if dask_address:
+        flow_ = ingest.with_options(task_runner=dask_task_runner(dask_address, dask_workers))
+        kwargs["on_cluster"] = True
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return ingest(**kwargs)
+        return flow_(**kwargs)
+
+
+def dask_task_runner(address: str, n_workers: int):
+    from prefect_dask import DaskTaskRunner
+
+    if address == "local":
+        import dask
+
+        # Non-daemonic Dask workers may start the worker processes that enforce per-file limits.
+        dask.config.set({"distributed.worker.daemon": False})
+        return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return DaskTaskRunner(address=address)
 
 
 __all__ = ["ingest", "run_ingest", "PARSER_VERSIONS"]

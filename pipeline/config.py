@@ -68,7 +68,7 @@ def load_settings(config_dir: Optional[Path] = None, **overrides) -> Settings:
     root = config_dir.resolve().parent
     for key in ("raw_dir", "out_dir", "cache_dir"):
         p = getattr(s, key)
-        if not p.is_absolute() and key not in overrides:
+        if not p.is_absolute() and overrides.get(key) is None:
             setattr(s, key, root / p)
         elif not p.is_absolute():
             setattr(s, key, Path.cwd() / p)

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 REASONS: dict[str, str] = {
     "empty_file": "the file has no bytes, or no text at all",
-    "unsupported_format": "the bytes are not a PDF, DOCX or text file (sniffed, not taken from the extension)",
-    "corrupt": "the file claims a format but cannot be read as it (broken zip or PDF, undecodable text)",
+    "unsupported_format": "the bytes are a format we recognise and do not read (legacy .doc, image, HTML, "
+                          "another zip), whatever the extension",
+    "corrupt": "unreadable, or claims a format but cannot be read as it (truncated or broken zip/PDF, a DOCX "
+               "part that is not well-formed or declares a DTD, bytes that decode in no supported encoding)",
     "encrypted": "password-protected (a PDF that opens with an empty user password is read)",
     "no_text_layer": "a scanned or image-only PDF: nothing to extract without OCR",
     "garbled_text": "a text layer without usable Unicode ((cid:NN) glyphs or replacement characters)",
-    "too_large": "larger than max_file_mb, or a DOCX/PDF that would inflate past the limits (a bomb)",
-    "timeout": "parsing took longer than timeout_seconds; the worker was killed",
-    "memory_limit": "parsing needed more than memory_limit_mb; the worker was stopped",
-    "not_a_regular_file": "a symlink leaving raw/, a FIFO, a device or a directory",
+    "too_large": "larger than max_file_mb, or a DOCX/PDF that would inflate past the container limits (a bomb), "
+                 "too many zip members or PDF pages",
+    "timeout": "parsing used more than timeout_seconds of CPU (or 3x that of wall time blocked); the worker was killed",
+    "memory_limit": "parsing needed more than memory_limit_mb, or the worker died while parsing",
+    "not_a_regular_file": "a symlink leaving raw/ (or dangling), a FIFO, a socket, a device, or a directory "
+                          "named like a file",
     "duplicate": "the same bytes as another file in raw/; the document is kept once, under the other path",
     "extraction_failed": "the text was read but an extraction stage raised an error (a bug: please report)",
 }

@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -236,6 +236,22 @@ def collect(results: Iterable, rows: dict[str, list[dict]], errors: list[dict]) 
             rows.setdefault(name, []).extend(table_rows)
         status["ok"] += 1
     return status
+
+
+def run_in_process(jobs: Iterable, context_args: tuple) -> Iterator[tuple]:
+    """The jobs in this process, one after the other: no time or memory limit (see WorkerPool)."""
+    from pipeline.errors import PipelineError
+    from pipeline.process import process_job
+    from pipeline.workers import Failure, make_work_context
+
+    ctx = make_work_context(*context_args)
+    for job in jobs:
+        try:
+            yield job, process_job(job, ctx)
+        except PipelineError as e:
+            yield job, Failure(e.reason, e.message, e.stage)
+        except MemoryError:
+            yield job, Failure("memory_limit", "out of memory")
 
 
 __all__ = ["scan_raw", "plan_run", "merge_tables", "collect", "finish_run", "new_run_id",

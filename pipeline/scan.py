@@ -8,8 +8,8 @@ path (in sorted order) keeps it, the others are reported as `duplicate`.
 Files are opened with O_NOFOLLOW | O_NONBLOCK and checked to be regular on the open descriptor,
 so a file swapped for a FIFO or a symlink after the walk neither blocks the scan nor leads it
 out of raw/. A symlink that stays inside raw/ is read through its resolved path.
-Hidden files and Office lock files (`.name`, `~$name`) are not documents and are passed over
-without a row. A directory named like a document (`通知.pdf/`) gets its row and is still walked.
+Hidden files and folders and Office lock files (`.name`, `~$name`) are not documents and are
+passed over without a row. A directory named like a document (`通知.pdf/`) gets its row and is still walked.
 """
 from __future__ import annotations
 
@@ -88,9 +88,10 @@ def scan_raw(raw: Path, cache_dir: Path, max_file_mb: float) -> Scan:
         raise FileNotFoundError(f"raw folder {raw} does not exist")
     seen: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(raw, followlinks=False):
-        dirnames.sort()
+        # Hidden folders (.git, .Trash, a crawler's .partial/) hold no documents.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for d in dirnames:
-            if _FILE_LIKE_DIR.search(d) and not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d)):
+            if _FILE_LIKE_DIR.search(d) and not os.path.islink(os.path.join(dirpath, d)):
                 rel = _display_path(str((Path(dirpath) / d).relative_to(raw)))
                 scan.errors.append(error_row(rel, None, "scan", "not_a_regular_file",
                                              "a directory named like a file (its contents are scanned on their own)"))

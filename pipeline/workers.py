@@ -370,3 +370,4 @@ def make_work_context(rules, config_dir: str, cache_dir: str, pdf_backend: str, 
     if terms_per_section > 0:
         keyword_extractor(str(ctx.config_dir), str(Path(ctx.cache_dir) / "jieba")).tokenizer.check_initialized()
     return ctx
+

@@ -562,10 +562,13 @@ def _duplicates_and_hidden(raw: Path) -> list[Case]:
     os.symlink(raw / "good" / "004.docx", d / "inside-link.docx")
     (d / ".hidden.txt").write_text("一、隐藏文件\n", encoding="utf-8")
     (d / "~$lock.docx").write_bytes(b"\x05user" + b"\x00" * 157)
+    (d / ".git").mkdir()
+    (d / ".git" / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
     return [Case("zz/000 copy.txt", "duplicate", "same bytes as good/000.txt"),
             Case("zz/inside-link.docx", "duplicate", "symlink inside raw/ to good/004.docx"),
             Case("zz/.hidden.txt", None, "hidden file: not a document, no row"),
-            Case("zz/~$lock.docx", None, "Word lock file: not a document, no row")]
+            Case("zz/~$lock.docx", None, "Word lock file: not a document, no row"),
+            Case("zz/.git/HEAD", None, "inside a hidden folder: not a document, no row")]
 
 
 def build_raw(raw: Path, outside: Path, good_dir: Path, include_limits: bool = True) -> list[Case]:

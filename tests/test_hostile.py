@@ -107,8 +107,9 @@ def test_batch_completes_and_covers_every_reason(run):
     assert {c.expect for c in run.cases} >= REQUIRED_REASONS
     for case in run.cases:
         assert case.expect in REASONS or case.expect in ("ok", None), case
-    # Every limit-bound case costs at most its limit; the rest is start-up and small files.
-    assert run.seconds < 90, run.seconds
+    # Prefect's start-up, two workers' start-up (and one replacement per killed worker), the slow
+    # file's limit and ~40 small files: ~30 s on an idle 2-core machine.
+    assert run.seconds < 100, run.seconds
 
 
 def test_every_file_has_exactly_one_outcome_with_the_expected_reason(run):
@@ -241,8 +242,8 @@ def test_each_file_stays_within_its_limit(run):
             assert s.peak_rss_mb <= s.idle_rss_mb + TEST_LIMITS["memory_limit_mb"] + 50, (path, s)
     timeout = run.stats["bad/slow.pdf"]
     assert timeout.outcome == "timeout"
-    if timeout.cpu_seconds is not None:
-        assert timeout.cpu_seconds >= limit
+    # Stopped by its CPU limit, or (on a machine too loaded to give it the CPU) by the backstop.
+    assert (timeout.cpu_seconds or 0) >= limit or timeout.seconds >= WALL_FACTOR * limit
     memory = run.stats["bad/big.docx"]
     assert memory.outcome == "memory_limit"
     assert memory.cpu_seconds is None or memory.cpu_seconds < limit
@@ -302,3 +303,55 @@ def test_parser_versions_known(run):
     versions = {fmt: parser_version(fmt, opts) for fmt in ("text", "docx", "pdf")}
     for d in run.tables["documents"].to_pylist():
         assert d["parser_version"] == versions[d["format"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reader limits on their own (no flow): variants the batch does not need to repeat
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("filters", [["/FlateDecode", "/FlateDecode"], ["/ASCII85Decode", "/FlateDecode"],
+                                     ["/ASCIIHexDecode", "/FlateDecode"]], ids=["flate2", "a85", "hex"])
+def test_pdf_bomb_behind_another_filter_is_refused(tmp_path, filters):
+    import base64
+    import zlib
+
+    import pikepdf
+    from pikepdf import Array, Name
+
+    from pipeline.readers import ReaderError, read_paras
+
+    data = zlib.compress(b" " * (120 << 20), 9)  # 120 MB of spaces in ~120 KB
+    if filters[0] == "/FlateDecode":
+        data = zlib.compress(data)
+    elif filters[0] == "/ASCII85Decode":
+        data = base64.a85encode(data) + b"~>"
+    else:
+        data = data.hex().encode() + b">"
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(595, 842))
+    stream = pikepdf.Stream(pdf, b"")
+    stream.write(data, filter=Array([Name(f) for f in filters]))
+    page.Contents = pdf.make_indirect(stream)
+    path = tmp_path / "bomb.pdf"
+    pdf.save(path, stream_decode_level=pikepdf.StreamDecodeLevel.none, compress_streams=False)
+    t0 = time.monotonic()
+    with pytest.raises(ReaderError) as exc:
+        read_paras(path)
+    assert exc.value.reason == "too_large"
+    assert time.monotonic() - t0 < 5
+
+
+def test_binary_with_zero_bytes_is_not_taken_for_utf16(tmp_path):
+    import random
+
+    from pipeline.readers import ReaderError, read_paras, sniff_format
+
+    rng = random.Random(3)
+    # Zero bytes only at odd offsets, like UTF-16-LE ASCII, but the other bytes are noise.
+    data = bytes(b for _ in range(4000) for b in (rng.randrange(1, 256), 0 if rng.random() < 0.5 else rng.randrange(1, 256)))
+    path = tmp_path / "noise.txt"
+    path.write_bytes(data)
+    assert sniff_format(path) is None
+    with pytest.raises(ReaderError) as exc:
+        read_paras(path)
+    assert exc.value.reason == "corrupt"

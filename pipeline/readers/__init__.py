@@ -13,7 +13,10 @@ Invariants every reader keeps:
 - readers only select and order text, they never invent any (a Word list label is text the
   reader sees, so it is rendered; a PDF's running header is not body text, so it is dropped);
 - a file that cannot be read raises `ReaderError` with a machine-readable `reason`, never
-  returns a plausible-looking empty or partial result.
+  returns a plausible-looking empty or partial result;
+- a reader never inflates a container before checking what it would inflate to (`safezip`,
+  `pdf.check_pdf`: `too_large`), and never reads anything but the file it was given (no
+  XML entities, DTDs or external relationship targets are resolved).
 """
 from __future__ import annotations
 

@@ -3,7 +3,11 @@
 Two backends deliver the same thing, a list of `_Char` (text + box in top-down page
 coordinates) per page; everything after that is shared, so both produce the same paragraphs:
 
-    page_chars (pdfplumber | pypdfium2) → chars_to_lines → drop_furniture → lines_to_paras
+    check_pdf (qpdf) → page_chars (pdfplumber | pypdfium2) → chars_to_lines → drop_furniture → lines_to_paras
+
+check_pdf refuses, before either backend opens the file, what would hurt the worker or mislead:
+a user password (`encrypted`), a missing %%EOF (`corrupt`: a cut-off download read short would
+pass for a shorter document), too many pages or streams that inflate like a bomb (`too_large`).
 
 Lines: chars are grouped by vertical overlap and ordered by x. Ordering by x (not by content
 stream order) is what repairs pypdfium2's `11∶` for a `1∶1` whose colon is drawn later in
@@ -93,9 +97,10 @@ MAX_RATIO = 100
 RATIO_GRACE_BYTES = 10 * 1024 * 1024
 _CHUNK = 1 << 20
 _FLATE = ("/FlateDecode", "/Fl")
-# Filters whose output is no larger than their input (or that no text backend decodes).
-_NON_EXPANDING = ("/ASCIIHexDecode", "/AHx", "/ASCII85Decode", "/A85", "/DCTDecode", "/DCT",
-                  "/JPXDecode", "/JBIG2Decode", "/CCITTFaxDecode", "/CCF", "/Crypt")
+# Filters whose output is no larger than their input, decoded whole when they come before an
+# expanding one (an ASCII85-wrapped Flate bomb); or that no text backend decodes.
+_TEXT_CODECS = ("/ASCIIHexDecode", "/AHx", "/ASCII85Decode", "/A85")
+_PASS_THROUGH = ("/DCTDecode", "/DCT", "/JPXDecode", "/JBIG2Decode", "/CCITTFaxDecode", "/CCF", "/Crypt")
 _EOF_WINDOW = 2048
 
 
@@ -103,31 +108,51 @@ class _TooLarge(Exception):
     pass
 
 
+def _decode_text_codec(data: bytes, name: str) -> bytes:
+    import base64
+    import binascii
+
+    if name in ("/ASCIIHexDecode", "/AHx"):
+        hexdigits = bytes(b for b in data.split(b">", 1)[0] if chr(b) in "0123456789abcdefABCDEF")
+        return binascii.unhexlify(hexdigits + b"0" * (len(hexdigits) % 2))
+    body = data.split(b"~>", 1)[0]
+    if body.startswith(b"<~"):
+        body = body[2:]
+    return base64.a85decode(body, adobe=False, ignorechars=b" \t\n\r\x0b\x0c\x00")
+
+
 def _inflated_size(raw: bytes, filters: list[str], cap: int) -> int:
     """Bytes `raw` decodes to through a filter chain, counted in bounded chunks; _TooLarge past `cap`.
 
-    Chained Flate filters are inflated through each other chunk by chunk; RunLength output is
-    counted from its length bytes; other expanding filters (LZW) are left to the worker limits."""
-    stages = []
+    ASCIIHex/ASCII85 before the first expanding filter are decoded whole (they shrink); chained
+    Flate filters are inflated through each other chunk by chunk; RunLength output is counted
+    from its length bytes. LZW (no streaming decoder at hand) is left to the worker limits, as
+    are filters after the first expanding one, whose output is counted as is (an overestimate)."""
+    data = raw
+    stages: list[str] = []
     for f in filters:
         if f in _FLATE:
             stages.append("flate")
         elif f in ("/RunLengthDecode", "/RL"):
             stages.append("rl")
-        elif f in _NON_EXPANDING:
+        elif f in _TEXT_CODECS and not stages:
+            try:
+                data = _decode_text_codec(data, f)
+            except (ValueError, TypeError):
+                return len(data)  # broken: the backend will say so; nothing large to allocate here
+        elif f in _TEXT_CODECS or f in _PASS_THROUGH:
             continue
         else:
             break
     if not stages:
-        return len(raw)
+        return len(data)
 
     def flate(chunks):
         d = zlib.decompressobj()
         for chunk in chunks:
-            data = chunk
-            while data:
-                out = d.decompress(data, _CHUNK)
-                data = d.unconsumed_tail
+            while chunk:
+                out = d.decompress(chunk, _CHUNK)
+                chunk = d.unconsumed_tail
                 if out:
                     yield out
                 if d.eof:
@@ -160,13 +185,13 @@ def _inflated_size(raw: bytes, filters: list[str], cap: int) -> int:
                     raise _TooLarge
         return n
 
-    stream = iter([raw[i:i + _CHUNK] for i in range(0, len(raw), _CHUNK)] or [b""])
-    for k, stage in enumerate(stages):
-        if stage == "rl":
-            return count_rl(stream)  # RunLength is last in any sane chain
-        stream = flate(stream)
+    stream = iter([data[i:i + _CHUNK] for i in range(0, len(data), _CHUNK)] or [b""])
     total = 0
     try:
+        for stage in stages:
+            if stage == "rl":
+                return count_rl(stream)  # RunLength is last in any sane chain
+            stream = flate(stream)
         for out in stream:
             total += len(out)
             if total > cap:
@@ -229,19 +254,19 @@ def check_pdf(path: Path) -> int:
                 raw = obj.read_raw_bytes()
             except (pikepdf.PdfError, RuntimeError, ValueError):
                 continue  # unreadable here; the backend decides whether the page is readable
-            cap = min(MAX_STREAM_BYTES, MAX_TOTAL_BYTES - total,
-                      max(RATIO_GRACE_BYTES, MAX_RATIO * max(len(raw), 1)))
+            by_ratio = max(RATIO_GRACE_BYTES, MAX_RATIO * max(len(raw), 1))
+            cap = min(MAX_STREAM_BYTES, by_ratio, MAX_TOTAL_BYTES - total)
             try:
                 total += _inflated_size(raw, filters, cap)
             except _TooLarge:
-                what = f"object {obj.objgen[0]} inflates"
                 if cap == MAX_TOTAL_BYTES - total:
-                    raise ReaderError("too_large", f"{path.name}: streams inflate to more than "
-                                                   f"{MAX_TOTAL_BYTES >> 20} MB together") from None
-                if cap == MAX_STREAM_BYTES:
-                    raise ReaderError("too_large", f"{path.name}: {what} past {MAX_STREAM_BYTES >> 20} MB") from None
-                raise ReaderError("too_large", f"{path.name}: {what} more than {MAX_RATIO}x its "
-                                               f"{len(raw)} encoded bytes: a decompression bomb") from None
+                    why = f"the streams inflate to more than {MAX_TOTAL_BYTES >> 20} MB together"
+                elif cap == by_ratio:
+                    why = (f"object {obj.objgen[0]} inflates more than {MAX_RATIO}x its {len(raw)} "
+                           "encoded bytes: a decompression bomb")
+                else:
+                    why = f"object {obj.objgen[0]} inflates past {MAX_STREAM_BYTES >> 20} MB"
+                raise ReaderError("too_large", f"{path.name}: {why}") from None
         return n_pages
 
 

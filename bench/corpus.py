@@ -27,6 +27,7 @@ CN_NUM = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十", 
 _TOP = re.compile(r"^\s*[一二三四五六七八九十]{1,3}、")
 _MARKER = re.compile(r"^\s*(?:[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十0-9]{1,3}[)）]|[0-9]{1,2}[.．、]|专栏|附件|[①-⑳])")
 _NUM = re.compile(r"(?<![0-9.〔\[])([0-9]+(?:\.[0-9]+)?)(?![0-9])")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 _YEAR = re.compile(r"(?<![0-9])(20[12][0-9])(?![0-9])")
 
 
@@ -187,7 +188,7 @@ _WT = re.compile(r"(<w:t(?:\s[^>]*)?>)([^<]*)(</w:t>)")
 
 
 def build_docx_corpus(dest: Path, n: int, seed: int = 0) -> list[Path]:
-    """`n` DOCX files: the samples with their figures scaled (a distinct factor per file)."""
+    """`n` DOCX files: the samples with figures scaled, place names and years changed (distinct)."""
     dest.mkdir(parents=True, exist_ok=True)
     samples = sorted(RAW.glob("*.docx"))
     paths = []
@@ -200,27 +201,31 @@ def build_docx_corpus(dest: Path, n: int, seed: int = 0) -> list[Path]:
             continue
         rng = random.Random(f"docx:{seed}:{i}")
         src = samples[i % len(samples)]
-        factor = rng.uniform(1.3, 3.0)
-        while True:
-            data = _docx_variant(src, factor)
+        for k in range(1000):  # figures scaled, place names and years changed: distinct text
+            factor = rng.uniform(1.3, 3.0) + k * 0.37
+            city, delta = CITIES[(i + k) % len(CITIES)], (i // len(CITIES) + k) % 6
+            data = _docx_variant(src, lambda t: _localise(_shift_years(
+                # a run holding only a number (Word splits `25` from `日`) is left alone: no 9月60日
+                _perturb_numbers(t, factor) if _HAN.search(t) else t, delta), city))
             digest = hashlib.sha256(data).digest()
             if digest not in seen:
                 break
-            factor += 0.37
+        else:
+            raise RuntimeError(f"no distinct variant of {src.name}")
         seen.add(digest)
         p.write_bytes(data)
     return paths
 
 
-def _docx_variant(src: Path, factor: float) -> bytes:
-    """`src` with the figures of word/document.xml scaled by `factor`."""
+def _docx_variant(src: Path, change) -> bytes:
+    """`src` with `change` applied to every text run of word/document.xml."""
     buf = io.BytesIO()
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
         for item in zin.infolist():
             data = zin.read(item.filename)
             if item.filename == "word/document.xml":
                 xml = data.decode("utf-8")
-                xml = _WT.sub(lambda m: m.group(1) + _perturb_numbers(m.group(2), factor) + m.group(3), xml)
+                xml = _WT.sub(lambda m: m.group(1) + change(m.group(2)) + m.group(3), xml)
                 data = xml.encode("utf-8")
             zout.writestr(item, data)
     return buf.getvalue()

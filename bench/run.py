@@ -195,21 +195,128 @@ def parse_floor(files: list[Path], backend: str) -> dict:
     return {"seconds": total, "pages": pages, "files": len(files)}
 
 
+class Breakdown:
+    """Where an in-process run's time goes, without touching the project's code: each Prefect task
+    call is timed outside (task machinery included) and inside (its body); the stages of
+    `finish_run` (merge, change diff, write) are timed; the workers' CPU per job comes from the
+    pool's `job_stats` log records. Names that no longer exist are skipped."""
+
+    STAGES = (("pipeline.run", "merge_tables"), ("pipeline.changes", "diff_tables"),
+              ("pipeline.run", "write_tables"), ("pipeline.run", "collect"))
+
+    def __init__(self):
+        self.outer: dict[str, float] = {}
+        self.inner: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.stage: dict[str, float] = {}
+        self.worker_cpu = 0.0
+        self.worker_wall = 0.0
+        self.jobs = 0
+        self._undo: list = []
+
+    def _add(self, d: dict, k: str, v: float) -> None:
+        d[k] = d.get(k, 0.0) + v
+
+    def __enter__(self) -> "Breakdown":
+        import functools
+        import importlib
+        import logging
+
+        import flows.ingest as fi
+        from prefect import Task
+
+        for name in dir(fi):
+            obj = getattr(fi, name)
+            if not isinstance(obj, Task):
+                continue
+            fn = obj.fn
+
+            @functools.wraps(fn)
+            def body(*a, __fn=fn, __n=obj.name, **k):
+                t = time.perf_counter()
+                try:
+                    return __fn(*a, **k)
+                finally:
+                    self._add(self.inner, __n, time.perf_counter() - t)
+
+            def call(*a, __task=obj, **k):
+                t = time.perf_counter()
+                try:
+                    return __task(*a, **k)
+                finally:
+                    self._add(self.outer, __task.name, time.perf_counter() - t)
+                    self.calls[__task.name] = self.calls.get(__task.name, 0) + 1
+
+            obj.fn = body
+            setattr(fi, name, call)
+            self._undo.append(lambda o=obj, f=fn: setattr(o, "fn", f))
+            self._undo.append(lambda n=name, o=obj: setattr(fi, n, o))
+        for mod_name, fn_name in self.STAGES:
+            try:
+                mod = importlib.import_module(mod_name)
+                orig = getattr(mod, fn_name)
+            except (ImportError, AttributeError):
+                continue
+
+            @functools.wraps(orig)
+            def timed(*a, __f=orig, __n=fn_name, **k):
+                t = time.perf_counter()
+                try:
+                    return __f(*a, **k)
+                finally:
+                    self._add(self.stage, __n, time.perf_counter() - t)
+
+            setattr(mod, fn_name, timed)
+            self._undo.append(lambda m=mod, n=fn_name, f=orig: setattr(m, n, f))
+
+        bd = self
+
+        class H(logging.Handler):
+            def emit(self, record):
+                st = getattr(record, "job_stats", None)
+                if st is not None:
+                    bd.jobs += 1
+                    bd.worker_cpu += st.cpu_seconds or 0.0
+                    bd.worker_wall += st.seconds or 0.0
+
+        lg = logging.getLogger("policy_pipeline.workers")
+        h = H(level=logging.DEBUG)
+        old_level, old_propagate = lg.level, lg.propagate
+        lg.addHandler(h)
+        lg.setLevel(logging.DEBUG)
+        lg.propagate = False  # the DEBUG records are for us, not for the console
+        self._undo.append(lambda: (lg.removeHandler(h), lg.setLevel(old_level),
+                                   setattr(lg, "propagate", old_propagate)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for undo in reversed(self._undo):
+            undo()
+
+    def summary(self) -> dict:
+        overhead = {k: self.outer[k] - self.inner.get(k, 0.0) for k in self.outer}
+        return {"task_outer": self.outer, "task_body": self.inner, "task_calls": self.calls,
+                "prefect_task_overhead": sum(overhead.values()), "task_overhead": overhead,
+                "stages": self.stage, "jobs": self.jobs, "worker_cpu": self.worker_cpu,
+                "worker_wall": self.worker_wall}
+
+
 def ingest_in_process(raw: Path, name: str, workers: int, backend: str, profile: bool = False) -> dict:
     from flows.ingest import run_ingest
 
     d = scenario(name)
     pr = cProfile.Profile() if profile else None
-    t = time.perf_counter()
-    if pr:
-        pr.enable()
-    s = run_ingest(raw_dir=str(raw), out_dir=str(d / "out"), config_dir=str(d / "config"),
-                   cache_dir=str(d / ".cache"), workers=workers, pdf_backend=backend)
-    if pr:
-        pr.disable()
-    wall = time.perf_counter() - t
+    with Breakdown() as bd:
+        t = time.perf_counter()
+        if pr:
+            pr.enable()
+        s = run_ingest(raw_dir=str(raw), out_dir=str(d / "out"), config_dir=str(d / "config"),
+                       cache_dir=str(d / ".cache"), workers=workers, pdf_backend=backend)
+        if pr:
+            pr.disable()
+        wall = time.perf_counter() - t
     res = {"wall": wall, "flow_seconds": s.get("seconds"), "status": s.get("status"),
-           "errors": dict(s.get("errors", {})), "rows": s.get("rows")}
+           "errors": dict(s.get("errors", {})), "rows": s.get("rows"), "breakdown": bd.summary()}
     if pr:
         res["profile"] = _profile_text(pr)
     return res
@@ -313,6 +420,19 @@ def bench_backends(reps: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def breakdown_text(b: dict) -> str:
+    body = b["task_body"]
+    parts = [f"Prefect task machinery {b['prefect_task_overhead']:.1f} s "
+             f"(" + ", ".join(f"{k} {v:.1f}" for k, v in sorted(b["task_overhead"].items(), key=lambda x: -x[1])
+                              if v >= 0.05) + ")"]
+    parts.append("task bodies: " + ", ".join(f"{k} {v:.1f} s" for k, v in body.items() if v >= 0.05))
+    if b["stages"]:
+        parts.append("of which " + ", ".join(f"{k} {v:.1f} s" for k, v in b["stages"].items()))
+    if b["jobs"]:
+        parts.append(f"workers: {b['jobs']} jobs, {b['worker_cpu']:.1f} s CPU, {b['worker_wall']:.1f} s job wall")
+    return "; ".join(parts).replace("|", "\\|")
+
+
 def fmt_mb(x) -> str:
     return "-" if x is None else f"{x:.0f} MB"
 
@@ -395,19 +515,21 @@ def main() -> None:
         from flows.ingest import run_ingest
 
         pr = cProfile.Profile() if a.profile else None
-        t = time.perf_counter()
-        if pr:
-            pr.enable()
-        s = run_ingest(raw_dir=str(text_raw), out_dir=str(d / "out"), config_dir=str(d / "config"),
-                       cache_dir=str(d / ".cache"), workers=2, reextract=True, trigger="reextract")
-        if pr:
-            pr.disable()
-        in_proc = time.perf_counter() - t
+        with Breakdown() as bd:
+            t = time.perf_counter()
+            if pr:
+                pr.enable()
+            s = run_ingest(raw_dir=str(text_raw), out_dir=str(d / "out"), config_dir=str(d / "config"),
+                           cache_dir=str(d / ".cache"), workers=2, reextract=True, trigger="reextract")
+            if pr:
+                pr.disable()
+            in_proc = time.perf_counter() - t
         log("reextract: floor (document_rows over the cached texts, one process)")
         floor = reextract_floor(text_raw, d)
         R["reextract"] = {"first": {k: first[k] for k in ("wall", "peak_total_mb", "peak_mb")},
                           "cli": {k: again[k] for k in ("wall", "peak_total_mb", "peak_mb")},
                           "in_process": in_proc, "in_process_status": s.get("status"),
+                          "breakdown": bd.summary(),
                           "floor": floor, "rows": s.get("rows")}
         if pr:
             R["reextract"]["profile"] = _profile_text(pr)
@@ -469,6 +591,8 @@ def report(R: dict) -> str:
             add(f"{tag}: run_ingest 2 workers (ratio to floor÷2)", f"{w2:.1f} s ({w2 / half:.2f}×)",
                 "≤ 1.15×", w2 / half <= 1.15)
             add(f"{tag}: speed-up 2 workers vs 1", f"{w1 / w2:.2f}×", "≥ 1.8×", w1 / w2 >= 1.8)
+            for w in ("w1", "w2"):
+                add(f"{tag}: where the {w[1]}-worker run's time goes", breakdown_text(r[w]["breakdown"]))
             errs = {**r["w1"]["errors"], **r["w2"]["errors"]}
             if errs:
                 add(f"{tag}: errors", json.dumps(errs))
@@ -481,6 +605,7 @@ def report(R: dict) -> str:
             f"{rx['cli']['wall']:.1f} s", "≤ 15 s" if n >= 10000 else f"≤ {15 * n / 10000:.1f} s (pro rata)",
             rx["cli"]["wall"] <= (15 if n >= 10000 else 15 * n / 10000) if n >= 10000 else None)
         add("2. …same, run_ingest(reextract=True) in a process with Prefect already up", f"{rx['in_process']:.1f} s")
+        add("2. …where that run's time goes", breakdown_text(rx["breakdown"]))
         add(f"2. floor: document_rows over {fl['docs']} cached texts, one process (÷2)",
             f"{fl['rows_seconds']:.1f} s ({fl['rows_seconds'] / 2:.1f} s); "
             f"{fl['rows_seconds'] / max(fl['docs'], 1) * 1e3:.2f} ms/doc; cache load {fl['load_seconds']:.1f} s")

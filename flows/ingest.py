@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import multiprocessing as mp
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +22,8 @@ configure(project_dir())
 
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
+from prefect.server.api.server import SubprocessASGIServer  # noqa: E402
+from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
 
 from pipeline import run as stages  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
@@ -163,15 +165,27 @@ def run_ingest(dask_address: Optional[str] = None, dask_workers: int = 2, **kwar
     settings = load_settings(Path(kwargs["config_dir"]) if kwargs.get("config_dir") else None)
     load_rules(settings.config_dir)
     flow_ = ingest
+    updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     if dask_address:
         flow_ = ingest.with_options(task_runner=dask_task_runner(dask_address, dask_workers))
         kwargs["on_cluster"] = True
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        if not os.environ.get("PREFECT_API_URL"):
+            # Dask workers report their task runs to the flow's API: start the embedded server
+            # now and hand its address down, or each worker would start an API of its own.
+            server = SubprocessASGIServer()
+            server.start()
+            os.environ["PREFECT_API_URL"] = server.api_url
+            updates[PREFECT_API_URL] = server.api_url
+    with temporary_settings(updates):
         return flow_(**kwargs)
 
 
 def dask_task_runner(address: str, n_workers: int):
     from prefect_dask import DaskTaskRunner
+
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",
+                 "distributed.core", "distributed.http.proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # the cluster's INFO chatter is not ours
 
     if address == "local":
         import dask

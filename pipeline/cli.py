@@ -1,6 +1,7 @@
 """`policy-pipeline`: the console command.
 
     policy-pipeline ingest [--raw DIR] [--out DIR] [--config DIR] [--pdf-backend NAME] [--workers N]
+                           [--dask-address tcp://HOST:PORT | --dask-address local]
     policy-pipeline reextract [--raw DIR] [--out DIR] [--config DIR]
     policy-pipeline serve [--interval 10m | --cron "0 * * * *"] [--raw DIR] [--out DIR] [--config DIR]
     policy-pipeline check-rules [--config DIR]
@@ -61,9 +62,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", type=Path, default=None, help="text cache folder (default: cache_dir in config)")
     p.add_argument("--pdf-backend", choices=["pdfplumber", "pypdfium2"], default=None)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dask-address", default=None, metavar="ADDR",
+                   help="run the batches on a Dask cluster: tcp://HOST:PORT, or 'local' to start a "
+                        "LocalCluster of --workers processes (paths must be reachable from its workers)")
     p.add_argument("--no-wait", action="store_true",
                    help="exit at once (status 3) when another run is writing the output folder")
-    p.add_argument("-v", "--verbose", action="store_true")
 
 
 def _serve(a: argparse.Namespace) -> int:
@@ -90,8 +97,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     p_ing = sub.add_parser("ingest", help="ingest new and changed files from raw/ into processed/")
     _add_common(p_ing)
+    _add_run_options(p_ing)
     p_re = sub.add_parser("reextract", help="re-extract every document from cached text (after a rule edit)")
     _add_common(p_re)
+    _add_run_options(p_re)
     p_srv = sub.add_parser("serve", help="run ingest on a schedule as a Prefect deployment")
     when = p_srv.add_mutually_exclusive_group()
     when.add_argument("--interval", default=None, help="e.g. 30s, 10m, 1h (default 10m)")
@@ -123,6 +132,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             cache_dir=str(a.cache) if a.cache else None,
             workers=a.workers, reextract=a.command == "reextract",
             wait_if_busy=False if a.no_wait else None,
+            dask_address=a.dask_address, dask_workers=a.workers or 2,
             trigger="reextract" if a.command == "reextract" else "manual")
     except (ConfigError, RuleFileError) as e:
         print(f"policy-pipeline: {e}\nnothing was written.", file=sys.stderr)

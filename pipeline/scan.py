@@ -128,8 +128,11 @@ def scan_raw(raw: Path, cache_dir: Path, max_file_mb: float) -> Scan:
                 continue
             key = str(p)
             prev = manifest.get(key)
+            failure = None
             if prev and prev["size"] == st.st_size and prev["mtime_ns"] == st.st_mtime_ns:
-                sha, fmt = prev["sha256"], prev["format"]
+                sha, fmt, failure = prev["sha256"], prev["format"], prev.get("error")
+                if failure:  # refused before and unchanged since: same outcome, file not opened
+                    scan.errors.append(error_row(rel, sha, "sniff", failure[0], failure[1]))
             else:
                 try:
                     sha = sha256_file(read_path)
@@ -142,14 +145,17 @@ def scan_raw(raw: Path, cache_dir: Path, max_file_mb: float) -> Scan:
                 try:
                     fmt = sniff(read_path)
                 except ReaderError as e:
-                    fmt = None
+                    fmt, failure = None, (e.reason, e.message)
                     scan.errors.append(error_row(rel, sha, "sniff", e.reason, e.message))
                 except OSError as e:
                     fmt = None
                     scan.errors.append(error_row(rel, sha, "sniff", "corrupt", f"cannot read: {e.strerror}"))
+            entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha, "format": fmt}
             if fmt is None:
-                continue  # (an unsupported file found again keeps its error from the manifest below)
-            new_manifest[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha, "format": fmt}
+                if failure:
+                    new_manifest[key] = {**entry, "error": list(failure)}
+                continue
+            new_manifest[key] = entry
             if sha in seen:
                 scan.errors.append(error_row(rel, sha, "scan", "duplicate", f"same bytes as {seen[sha]}"))
                 continue

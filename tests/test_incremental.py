@@ -224,3 +224,16 @@ def test_run_killed_with_kill_9_is_completed_by_the_next_run(work):
     p.wait()
     s = ingest(raw, out, cache, cfg)
     assert s["rows"]["documents"] == 10 and not s["errors"]
+
+
+def test_a_refused_file_is_not_opened_again_while_unchanged(work):
+    raw, out, cache, cfg = work
+    png = raw / "scan.pdf"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 200)
+    s = ingest(raw, out, cache, cfg)
+    assert s["errors"] == {"unsupported_format": 1}
+    st = png.stat()
+    png.write_bytes("一、总体要求".encode("utf-8").ljust(st.st_size, b" "))  # readable now, same size
+    os.utime(png, ns=(st.st_atime_ns, st.st_mtime_ns))
+    s = ingest(raw, out, cache, cfg)
+    assert s["nothing_changed"] and s["errors"] == {"unsupported_format": 1}

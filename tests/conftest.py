@@ -48,3 +48,26 @@ def gold(stem: str) -> dict:
 def seed_text(stem: str):
     raw = (SEEDS_DIR / f"{stem}.txt").read_text(encoding="utf-8-sig")
     return paras_to_text([Para(line) for line in raw.split("\n")], "text", "test")
+
+
+DATA_TABLES = ("documents", "sections", "responsibilities", "quantities", "terms", "errors")
+
+
+def table_contents(out: Path, names=DATA_TABLES) -> dict:
+    """Each table as a sorted DataFrame without `run_id`: what two runs are compared on."""
+    import pandas as pd
+
+    got = {}
+    for name in names:
+        df = pd.read_parquet(out / f"{name}.parquet").drop(columns=["run_id"], errors="ignore")
+        df = df.map(lambda v: tuple(v) if hasattr(v, "tolist") and not isinstance(v, str) else v)
+        got[name] = df.sort_values(list(df.columns)).reset_index(drop=True)
+    return got
+
+
+def assert_same_tables(a: dict, b: dict) -> None:
+    import pandas as pd
+
+    assert a.keys() == b.keys()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)

@@ -4,23 +4,10 @@ from __future__ import annotations
 import shutil
 
 import dask
-import pandas as pd
 from distributed import LocalCluster
 
-from conftest import ROOT
+from conftest import ROOT, assert_same_tables, table_contents
 from flows.ingest import run_ingest
-
-TABLES = ("documents", "sections", "responsibilities", "quantities", "terms", "errors")
-
-
-def content(out):
-    got = {}
-    for name in TABLES:
-        df = pd.read_parquet(out / f"{name}.parquet").drop(columns=["run_id"])
-        df = df.map(lambda v: tuple(v) if hasattr(v, "tolist") and not isinstance(v, str) else v)
-        got[name] = df.sort_values(list(df.columns)).reset_index(drop=True)
-    return got
-
 
 def test_local_cluster_with_two_workers_matches_a_single_process_run(tmp_path):
     raw = tmp_path / "raw"
@@ -38,6 +25,4 @@ def test_local_cluster_with_two_workers_matches_a_single_process_run(tmp_path):
         on_dask = run_ingest(raw_dir=str(raw), out_dir=str(tmp_path / "dask"), cache_dir=str(tmp_path / "cache2"),
                              dask_address=cluster.scheduler_address)
     assert on_dask["rows"] == single["rows"] and on_dask["errors"] == single["errors"] == {"unsupported_format": 1}
-    a, b = content(tmp_path / "single"), content(tmp_path / "dask")
-    for name in TABLES:
-        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+    assert_same_tables(table_contents(tmp_path / "single"), table_contents(tmp_path / "dask"))

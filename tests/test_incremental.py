@@ -15,30 +15,14 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import DATA_TABLES as DATA
+from conftest import ROOT, assert_same_tables, table_contents
 from flows.ingest import run_ingest
 from pipeline.lock import run_lock
 from pipeline.rules import RuleFileError
 from pipeline.tables import TABLES, recover
 
-DATA = ("documents", "sections", "responsibilities", "quantities", "terms", "errors")
 SEED = {ext: sorted((ROOT / "raw").glob(f"*.{ext}")) for ext in ("txt", "docx", "pdf")}
-
-
-def tables(out):
-    """Every data table, sorted, without the columns that name the run."""
-    got = {}
-    for name in DATA:
-        df = pd.read_parquet(out / f"{name}.parquet").drop(columns=["run_id"], errors="ignore")
-        df = df.astype({c: "string" for c in df.columns if df[c].dtype == object and c == "issuers"}, errors="ignore")
-        got[name] = df.map(lambda v: tuple(v) if hasattr(v, "tolist") and not isinstance(v, str) else v)
-        got[name] = got[name].sort_values(list(got[name].columns)).reset_index(drop=True)
-    return got
-
-
-def assert_same_tables(a, b):
-    for name in DATA:
-        pd.testing.assert_frame_equal(a[name], b[name], check_dtype=True, obj=name)
 
 
 @pytest.fixture
@@ -95,7 +79,7 @@ def test_any_sequence_of_runs_equals_one_fresh_run(work, tmp_path):
 
     fresh = tmp_path / "fresh"
     ingest(raw, fresh, tmp_path / "fresh-cache", cfg)
-    assert_same_tables(tables(out), tables(fresh))
+    assert_same_tables(table_contents(out), table_contents(fresh))
 
 
 def test_second_run_with_nothing_changed_rewrites_nothing(work):

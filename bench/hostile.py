@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         scan = scan_raw(raw, base / "cache", limits["max_file_mb"])
         t_scan = time.perf_counter() - t0
         rules = load_rules(config_dir)
-        args = (rules, str(config_dir), str(base / "cache"), "pdfplumber", 8)
+        args = (str(config_dir), rules.version, str(base / "cache"), "pdfplumber", 8)
         rows = []
         for e in scan.errors:
             rows.append((e["source_path"], e["stage"], e["reason"], None, None, None, None))

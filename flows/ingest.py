@@ -22,6 +22,7 @@ configure(project_dir())
 
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
+from prefect.utilities.annotations import quote  # noqa: E402
 from prefect.server.api.server import SubprocessASGIServer  # noqa: E402
 from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
 
@@ -56,25 +57,19 @@ def plan_task(scan: stages.Scan, settings: Settings, rules: RuleSet, parsers: di
 
 
 @task(name="process-batch", cache_policy=NONE)
-def process_batch(pool: WorkerPool, jobs: list) -> tuple[dict, list, Counter]:
-    rows: dict = {}
-    errors: list = []
-    status = stages.collect(pool.map(jobs), rows, errors)
-    return rows, errors, status
+def process_batch(pool: WorkerPool, jobs: list) -> stages.BatchResult:
+    return stages.collect(pool.map(jobs))
 
 
 @task(name="process-batch-on-cluster", cache_policy=NONE)
 def process_batch_remote(jobs: list, context_args: tuple, n_workers: int, timeout: float,
-                         memory_mb: int) -> tuple[dict, list, Counter]:
+                         memory_mb: int) -> stages.BatchResult:
     """A batch on a Dask worker: its own worker processes when the Dask worker may start them."""
-    rows: dict = {}
-    errors: list = []
     if not mp.current_process().daemon:
         with WorkerPool(n_workers, make_work_context, context_args, process_job, timeout, memory_mb) as pool:
-            status = stages.collect(pool.map(jobs), rows, errors)
-    else:  # a daemonic Dask worker cannot have children: run the jobs in it, without per-file limits
-        status = stages.collect(stages.run_in_process(jobs, context_args), rows, errors)
-    return rows, errors, status
+            return stages.collect(pool.map(jobs))
+    # A daemonic Dask worker cannot have children: run the jobs in it, without per-file limits.
+    return stages.collect(stages.run_in_process(jobs, context_args))
 
 
 @task(name="write-tables", cache_policy=NONE)
@@ -112,7 +107,7 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster
     ctx = stages.RunContext(stages.new_run_id(), dt.datetime.now(dt.timezone.utc), trigger,
                             rules.version, parsers)
     scan = scan_task(settings)
-    plan = plan_task(scan, settings, rules, parsers, reextract)
+    plan = plan_task(quote(scan), settings, rules, parsers, reextract)
     if plan.reextract and trigger in ("manual", "schedule") and not reextract:
         ctx.trigger = "rules_changed"
     log.info("%d files: %d new, %d changed, %d unchanged, %d removed; %d to process%s",
@@ -123,7 +118,7 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster
     rows: dict = {}
     errors = list(scan.errors)
     status: Counter = Counter()
-    context_args = (rules, str(settings.config_dir), str(settings.cache_dir),
+    context_args = (str(settings.config_dir), rules.version, str(settings.cache_dir),
                     settings.pdf_backend, settings.terms_per_section)
     size = settings.batch_size
     batches = [plan.jobs[i:i + size] for i in range(0, len(plan.jobs), size)]
@@ -134,22 +129,23 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster
     elif batches:
         pool = WorkerPool(min(settings.n_workers, len(plan.jobs)), make_work_context, context_args,
                           process_job, settings.timeout_seconds, settings.memory_limit_mb)
-        results = (process_batch(pool, b) for b in batches)
+        results = (process_batch(pool, quote(b)) for b in batches)
     else:
         results = iter(())
     done = 0
     try:
-        for b_rows, b_errors, b_status in results:
-            for name, r in b_rows.items():
-                rows.setdefault(name, []).extend(r)
-            errors += b_errors
-            status += b_status
-            done += sum(b_status.values())
+        for batch in results:
+            for name, table in batch.tables.items():
+                rows.setdefault(name, []).append(table)
+            errors += batch.errors
+            status += batch.status
+            done += sum(batch.status.values())
             log.info("processed %d/%d files", done, len(plan.jobs))
     finally:
         if batches and not on_cluster:
             pool.close()
-    summary = finish_task(settings, ctx, plan, rows, errors)
+    # quote(): Prefect would otherwise walk every job, row and error looking for futures.
+    summary = finish_task(settings, ctx, quote(plan), quote(rows), quote(errors))
     summary.update(raw_dir=str(settings.raw_dir), status=dict(status))
     return summary
 

@@ -11,7 +11,7 @@ are computed separately (pipeline/terms.py) so that they can be cached across ru
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from pipeline.extract.metadata import text_to_metadata
 from pipeline.extract.quantities import sections_to_quantities
@@ -41,6 +41,11 @@ class DocRows:
     """All rows one document contributes, keyed by table name."""
 
     tables: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def _fields(record) -> dict:
+    """A flat record's fields (dataclasses.asdict deep-copies every value: 4x slower here)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def _page_range(parsed: ParsedText, start: int, end: int) -> tuple:
@@ -76,9 +81,9 @@ def document_rows(src: Source, parsed: ParsedText, rules: RuleSet) -> DocRows:
             "body_start": s.body_start, "own_end": s.own_end, "end": s.end,
             "page_start": p0, "page_end": p1, "rules_version": rv,
         })
-    resp_rows = [{**asdict(r), "doc_id": doc_id, "page": parsed.page_at(r.start), "rules_version": rv}
+    resp_rows = [{**_fields(r), "doc_id": doc_id, "page": parsed.page_at(r.start), "rules_version": rv}
                  for r in resps]
-    qty_rows = [{**asdict(q), "doc_id": doc_id, "page": parsed.page_at(q.start), "rules_version": rv}
+    qty_rows = [{**_fields(q), "doc_id": doc_id, "page": parsed.page_at(q.start), "rules_version": rv}
                 for q in qtys]
     return DocRows({"documents": documents, "sections": secs,
                     "responsibilities": resp_rows, "quantities": qty_rows})

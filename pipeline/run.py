@@ -113,16 +113,16 @@ def _sorted(table: pa.Table, key: str) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[(key, "ascending")]))
 
 
-def merge_tables(out: Path, plan: Plan, results: dict[str, list[dict]], run_id: str,
+def merge_tables(out: Path, plan: Plan, results: dict[str, list[pa.Table]], run_id: str,
                  errors: list[dict]) -> dict[str, pa.Table]:
     """Previous rows of kept documents + this run's rows, in a fixed order."""
     merged: dict[str, pa.Table] = {}
     keep = pa.array(sorted(plan.keep), pa.string())
     for name in DATA_TABLES:
-        rows = results.get(name, [])
-        for r in rows:
-            r["run_id"] = run_id
-        new = to_arrow(name, rows)
+        parts = results.get(name) or [to_arrow(name, [])]
+        new = pa.concat_tables(parts)
+        i = new.schema.get_field_index("run_id")
+        new = new.set_column(i, new.schema.field(i), pa.array([run_id] * new.num_rows, pa.string()))
         old = read_table(out, name)
         old = old.filter(pc.is_in(old["doc_id"], value_set=keep)) if old.num_rows else old
         if name == "documents" and plan.renamed and old.num_rows:
@@ -173,7 +173,7 @@ class RunContext:
     parser_versions: dict
 
 
-def finish_run(out: Path, ctx: RunContext, plan: Plan, rows: dict[str, list[dict]],
+def finish_run(out: Path, ctx: RunContext, plan: Plan, rows: dict[str, list[pa.Table]],
                errors: list[dict]) -> dict:
     """Merge, report what a re-extraction changed, and write every table as one unit.
 
@@ -222,10 +222,22 @@ def append_run(out: Path, record: dict) -> pa.Table:
     return pa.concat_tables([old, to_arrow("runs", [record])])
 
 
-def collect(results: Iterable, rows: dict[str, list[dict]], errors: list[dict]) -> Counter:
-    """Fold (job, DocRows | Failure) pairs into per-table row lists and error rows."""
+@dataclass
+class BatchResult:
+    """One batch's output: its rows as Arrow tables (compact, and opaque to Prefect's parameter
+    introspection, which would otherwise walk every row), its error rows and outcome counts."""
+
+    tables: dict[str, pa.Table]
+    errors: list[dict]
+    status: Counter
+
+
+def collect(results: Iterable) -> BatchResult:
+    """Fold (job, DocRows | Failure) pairs into per-table Arrow tables and error rows."""
     from pipeline.workers import Failure
 
+    rows: dict[str, list[dict]] = {name: [] for name in DATA_TABLES}
+    errors: list[dict] = []
     status: Counter = Counter()
     for job, value in results:
         if isinstance(value, Failure):
@@ -233,9 +245,9 @@ def collect(results: Iterable, rows: dict[str, list[dict]], errors: list[dict]) 
             status[value.reason] += 1
             continue
         for name, table_rows in value.tables.items():
-            rows.setdefault(name, []).extend(table_rows)
+            rows[name].extend(table_rows)
         status["ok"] += 1
-    return status
+    return BatchResult({name: to_arrow(name, r) for name, r in rows.items()}, errors, status)
 
 
 def run_in_process(jobs: Iterable, context_args: tuple) -> Iterator[tuple]:
@@ -254,5 +266,5 @@ def run_in_process(jobs: Iterable, context_args: tuple) -> Iterator[tuple]:
             yield job, Failure("memory_limit", "out of memory")
 
 
-__all__ = ["scan_raw", "plan_run", "merge_tables", "collect", "finish_run", "new_run_id",
+__all__ = ["scan_raw", "plan_run", "merge_tables", "collect", "finish_run", "new_run_id", "BatchResult",
            "Previous", "RunContext", "Scan", "Plan", "DATA_TABLES", "TABLES"]

@@ -156,7 +156,7 @@ def test_good_files_rows_equal_those_of_the_file_processed_alone(run, tmp_path):
     """Each good file's rows in the hostile batch are exactly the rows its pristine twin gets
     when processed on its own (in this process, fresh cache): bad neighbours change nothing."""
     rules = load_rules(run.config)
-    ctx = make_work_context(rules, str(run.config), str(tmp_path / "cache"), run.settings.pdf_backend,
+    ctx = make_work_context(str(run.config), rules.version, str(tmp_path / "cache"), run.settings.pdf_backend,
                             run.settings.terms_per_section)
     from pipeline.document import Source
     from pipeline.parse import sniff

@@ -130,3 +130,19 @@ def test_cli_prints_summary_and_exits_zero(tmp_path):
     assert "errors by reason: corrupt 1" in r.stdout
     assert "Traceback" not in r.stderr and "database is locked" not in r.stderr
     assert len(pd.read_parquet(tmp_path / "out" / "documents.parquet")) == 1
+
+
+@needs_gold
+def test_fast_pdf_backend_scores_the_same(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for p in sorted(SEEDS_DIR.glob("*.pdf")):
+        shutil.copy(p, raw)
+    out = tmp_path / "out"
+    run_ingest(raw_dir=str(raw), out_dir=str(out), cache_dir=str(tmp_path / "cache"), pdf_backend="pypdfium2")
+    docs = pd.read_parquet(out / "documents.parquet")
+    assert set(docs.parser) == {"pypdfium2"}
+    o = score(out, "pdf")
+    for table in ("sections", "responsibilities", "quantities"):
+        assert o[table]["f1"] >= 0.97, (table, o[table])
+    assert o["titles"] == "5/5"

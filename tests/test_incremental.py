@@ -200,11 +200,12 @@ def test_run_killed_with_kill_9_is_completed_by_the_next_run(work):
     env = {**os.environ, "POLICY_PIPELINE_HOME": str(ROOT)}
     cmd = [sys.executable, "-m", "pipeline.cli", "ingest", "--raw", str(raw), "--out", str(out),
            "--cache", str(cache), "--config", str(cfg)]
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)
     for line in p.stdout:  # kill as soon as documents are being processed
         if "processed" in line or "to process" in line:
             break
-    p.send_signal(signal.SIGKILL)
+    os.killpg(p.pid, signal.SIGKILL)  # the run and everything it started (workers, Prefect's API)
     p.wait()
     s = ingest(raw, out, cache, cfg)
     assert s["rows"]["documents"] == 10 and not s["errors"]

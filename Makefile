@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: setup run test bench score
+.PHONY: setup run test bench bench-quick score
 setup: $(STAMP)
 
 run: $(STAMP)
@@ -23,3 +23,9 @@ test: $(STAMP)
 score: $(STAMP)
 	$(VENV)/bin/policy-pipeline ingest --raw ../shared/seeds --out build/seeds
 	for ext in txt docx pdf; do $(VENV)/bin/python ../shared/score.py --out build/seeds --gold ../shared/gold --ext $$ext | tail -n 1; done
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(VENV)/bin/python bench/run.py --quick

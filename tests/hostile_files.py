@@ -387,8 +387,8 @@ def _no_text(raw: Path) -> list[Case]:
     return [Case("bad/scanned.pdf", "no_text_layer", "three scanned pages, images only")]
 
 
-def _garbled(raw: Path) -> list[Case]:
-    d = raw / "bad"
+def cid_glyph_pdf(path: Path, lines: int = 30) -> None:
+    """A PDF whose CID font has no ToUnicode map: its text layer is (cid:NN) glyphs only."""
     pdf = pikepdf.new()
     cid = pdf.make_indirect(Dictionary(
         Type=Name.Font, Subtype=Name.CIDFontType2, BaseFont=Name("/SubsetSong"),
@@ -402,11 +402,16 @@ def _garbled(raw: Path) -> list[Case]:
     page = pdf.add_blank_page(page_size=(595, 842))
     page.Resources = Dictionary(Font=Dictionary(F1=font))
     ops = []
-    for line in range(30):
+    for line in range(lines):
         gids = "".join(f"{0x1000 + line * 40 + i:04x}" for i in range(40))
         ops.append(f"BT /F1 10 Tf 1 0 0 1 50 {780 - line * 15} Tm <{gids}> Tj ET")
     page.Contents = pdf.make_stream("\n".join(ops).encode())
-    pdf.save(d / "cid-glyphs.pdf")
+    pdf.save(path)
+
+
+def _garbled(raw: Path) -> list[Case]:
+    d = raw / "bad"
+    cid_glyph_pdf(d / "cid-glyphs.pdf")
     (d / "replacement-chars.txt").write_text("一、总体要求\n" + "\ufffd" * 400 + "\n", encoding="utf-8")
     return [Case("bad/cid-glyphs.pdf", "garbled_text", "CID font without ToUnicode: (cid:NN) glyphs"),
             Case("bad/replacement-chars.txt", "garbled_text", "text that is mostly U+FFFD")]

@@ -702,23 +702,10 @@ def test_pdf_image_annex_pages_are_fine(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_pdf_fonts_without_unicode_are_garbled(tmp_path, backend):
-    pdf = pikepdf.new()
-    cid = pdf.make_indirect(Dictionary(
-        Type=Name.Font, Subtype=Name.CIDFontType2, BaseFont=Name("/SubsetSong"),
-        CIDSystemInfo=Dictionary(Registry=pikepdf.String("Adobe"), Ordering=pikepdf.String("Identity"), Supplement=0),
-        FontDescriptor=pdf.make_indirect(Dictionary(
-            Type=Name.FontDescriptor, FontName=Name("/SubsetSong"), Flags=4, FontBBox=Array([0, -200, 1000, 900]),
-            ItalicAngle=0, Ascent=880, Descent=-120, CapHeight=880, StemV=80)),
-        DW=1000,
-    ))
-    font = pdf.make_indirect(Dictionary(Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/SubsetSong"),
-                                        Encoding=Name("/Identity-H"), DescendantFonts=Array([cid])))
-    page = pdf.add_blank_page(page_size=(595, 842))
-    page.Resources = Dictionary(Font=Dictionary(F1=font))
-    glyph_ids = "".join(f"{0x1000 + i:04x}" for i in range(40))
-    page.Contents = pdf.make_stream(f"BT /F1 10 Tf 1 0 0 1 50 700 Tm <{glyph_ids}> Tj ET".encode())
+    from hostile_files import cid_glyph_pdf
+
     path = tmp_path / "garbled.pdf"
-    pdf.save(path)
+    cid_glyph_pdf(path, lines=1)
     with pytest.raises(ReaderError) as exc:
         _read(path, backend)
     assert exc.value.reason == "garbled_text"

@@ -6,7 +6,7 @@ The baseline is the current tree with the extraction modules (sections, normalis
 from git `REF` (read with `git show`, nothing in the work tree changes), copied under bench/out/.
 Both trees run `document_rows` on the same inputs in alternating subprocesses (R rounds, best of
 each kept): the 5 seed texts (as tests/conftest.py builds them), the sample PDFs and DOCX as the
-readers parse them, and N synthetic drafts (bench/corpus.py). The rows of both must be equal.
+readers parse them, N synthetic drafts (bench/corpus.py) and a 300-page PDF (`long`). The rows of both must be equal.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def build_inputs(n_docs: int) -> Path:
     if path.exists():
         return path
     sys.path.insert(0, str(ROOT))
-    from corpus import build_text_corpus
+    from corpus import build_long_pdf, build_text_corpus
     from pipeline.model import Para
     from pipeline.normalise import paras_to_text
     from pipeline.parse import parse_file
@@ -62,6 +62,8 @@ def build_inputs(n_docs: int) -> Path:
         docs.append(("docx", p.name, parse_file(p, "docx", ReaderOptions())))
     for p in build_text_corpus(OUT / "corpus" / "text", n_docs):
         docs.append(("synthetic", p.name, parse_file(p, "text", ReaderOptions())))
+    long_pdf = build_long_pdf(OUT / "corpus", 300)
+    docs.append(("long", long_pdf.name, parse_file(long_pdf, "pdf", ReaderOptions(pdf_backend="pypdfium2"))))
     with open(path, "wb") as fh:
         pickle.dump([(k, n, d.__dict__) for k, n, d in docs], fh)
     return path
@@ -94,7 +96,7 @@ def worker(inputs: Path, rows_out: Path, reps: int) -> None:
         return best
 
     res = {}
-    for kind in ("seed", "synthetic", "all"):
+    for kind in ("seed", "synthetic", "long", "all"):
         sub = [(s, d) for s, (k, _, d) in zip(srcs, docs) if kind == "all" or k == kind]
         res[kind] = {"n": len(sub), "bytes": sum(len(d.text.encode()) for _, d in sub),
                      "seconds": timed(lambda x: document_rows(x[0], x[1], rules), sub)}
@@ -110,6 +112,17 @@ def worker(inputs: Path, rows_out: Path, reps: int) -> None:
         "quantities": timed(lambda x: sections_to_quantities(x[0], x[1], x[2], rules["quantities.yaml"]),
                             pre) / len(seeds),
     }
+    # The regex floor: every scanning pattern of quantities.yaml (exclusions, year masks, figures,
+    # years: the ~30 patterns run over all text), then every pattern of every rule file, each run
+    # once over each whole synthetic document; what the patterns alone cost, with no logic around.
+    synth = [d.text for k, _, d in docs if k == "synthetic"]
+    q = rules["quantities.yaml"]
+    scanning = [*q.exclusions, *q.year_masks, *q.figures, *q.years]
+    every = [r for f in rules.files.values() for r in f.all_rules()]
+    nbytes = sum(len(t.encode()) for t in synth)
+    for name, rs in (("regex_floor_scanning", scanning), ("regex_floor_all", every)):
+        res[name] = {"rules": len(rs), "bytes": nbytes, "n": len(synth),
+                     "seconds": timed(lambda t: [None for r in rs for _ in r.rx.finditer(t)], synth)}
     print(json.dumps(res))
 
 
@@ -132,7 +145,7 @@ def compare(inputs: Path, rounds: int = 2, reps: int = 3, ref: str = BASELINE_RE
             if name not in best:
                 best[name] = r
             else:
-                for k in ("seed", "synthetic", "all"):
+                for k in ("seed", "synthetic", "long", "all"):
                     best[name][k]["seconds"] = min(best[name][k]["seconds"], r[k]["seconds"])
                 for k, v in r["stages"].items():
                     best[name]["stages"][k] = min(best[name]["stages"][k], v)
@@ -146,7 +159,7 @@ def compare(inputs: Path, rounds: int = 2, reps: int = 3, ref: str = BASELINE_RE
 
 def report(res: dict) -> str:
     lines = ["| extraction (document_rows, 1 core, CPU time) | before | after | speed-up |", "|---|---:|---:|---:|"]
-    for k in ("seed", "synthetic", "all"):
+    for k in ("seed", "synthetic", "long", "all"):
         b, a = res["before"][k], res["after"][k]
         if not a["n"]:
             continue
@@ -157,6 +170,12 @@ def report(res: dict) -> str:
     for k, v in res["after"]["stages"].items():
         bv = res["before"]["stages"][k]
         lines.append(f"| seeds: {k} ms/doc | {bv * 1e3:.2f} | {v * 1e3:.2f} | {bv / v:.1f}× |")
+    for k, label in (("regex_floor_scanning", "the quantity patterns that scan all text"),
+                     ("regex_floor_all", "every pattern of every rule file")):
+        r = res["after"].get(k)
+        if r and r["n"]:
+            lines.append(f"| regex floor: {r['rules']} patterns ({label}), each once over each whole synthetic "
+                         f"draft | | {r['bytes'] / r['seconds'] / 1e6:.1f} MB/s ({r['seconds'] / r['n'] * 1e3:.2f} ms/doc) | |")
     lines.append(f"| rows identical before/after | | {'yes' if res['identical'] else 'NO (%d docs differ)' % res['n_differing_docs']} | |")
     return "\n".join(lines)
 

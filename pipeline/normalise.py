@@ -192,7 +192,7 @@ def _skip_escape(p: str, i: int) -> tuple[Optional[frozenset], int]:
     j = i + 2
     if not (e.isalnum() or e == "_"):
         return frozenset(e), j
-    if e in "pPNxuUgk" and j < len(p) and p[j] in "{<":
+    if e in "pPNxuUgkL" and j < len(p) and p[j] in "{<":
         close = "}" if p[j] == "{" else ">"
         k = p.find(close, j)
         if k < 0:
@@ -330,6 +330,23 @@ def finditer(rule, text: str):
     """`rule.rx.finditer(text)`, or nothing when `text` fails the rule's quick_check."""
     check = quick_check(rule.pattern)
     return rule.rx.finditer(text) if check is None or check(text) is not None else ()
+
+
+def runnable(rules, text: str) -> list:
+    """The `rules` (in order) whose quick_check `text` passes; each distinct check runs once."""
+    seen: dict = {}
+    out = []
+    for r in rules:
+        check = quick_check(r.pattern)
+        if check is None:
+            out.append(r)
+            continue
+        ok = seen.get(check.__self__)
+        if ok is None:
+            ok = seen[check.__self__] = check(text) is not None
+        if ok:
+            out.append(r)
+    return out
 
 
 def search(rule, text: str):

@@ -42,7 +42,7 @@ import regex
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipeline.model import DocumentMeta, ParsedText, Quantity, Section
-from pipeline.normalise import OffsetMap, finditer, flatten, search
+from pipeline.normalise import OffsetMap, flatten, runnable, search
 from pipeline.rules import Rule, RuleFile
 from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
@@ -265,7 +265,7 @@ def text_to_chunk(text: str, start: int, end: int, section: Optional[Section]) -
 
 
 def _spans(rules: list[Rule], s: str) -> list[tuple[int, int]]:
-    return [m.span() for r in rules for m in finditer(r, s)]
+    return [m.span() for r in runnable(rules, s) for m in r.rx.finditer(s)]
 
 
 def _blank(s: str, spans: list[tuple[int, int]]) -> str:
@@ -293,8 +293,8 @@ def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[YearMark]:
     hidden = _blank(flat, _spans(rules.year_masks, flat))
     taken: list[tuple[int, int]] = []
     marks = []
-    for r in rules.years:  # earlier rules win on overlap
-        for m in finditer(r, hidden):
+    for r in runnable(rules.years, hidden):  # earlier rules win on overlap
+        for m in r.rx.finditer(hidden):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             taken.append(m.span())
@@ -328,8 +328,11 @@ def _bounds(s: str, pos: int, ends: str) -> tuple[int, int]:
 def masked_to_figures(masked: str, rules: QuantityRules) -> list[_Figure]:
     """Every figure in the blanked text; overlaps resolved by start, then length, then rule order."""
     cands = []
+    runnable_figures = {id(r) for r in runnable(rules.figures, masked)}
     for order, r in enumerate(rules.figures):
-        for m in finditer(r, masked):
+        if id(r) not in runnable_figures:
+            continue
+        for m in r.rx.finditer(masked):
             fig = match_to_figure(m, r, rules)
             if fig is not None:
                 cands.append((m.start(), -(m.end() - m.start()), order, fig))

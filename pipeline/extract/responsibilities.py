@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Optional
 
 from pipeline.model import ParsedText, Responsibility, Section
-from pipeline.normalise import OffsetMap, finditer, flatten
+from pipeline.normalise import OffsetMap, finditer, flatten, runnable
 from pipeline.rules import Rule, RuleFile
 from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
@@ -127,7 +127,7 @@ def chunk_to_label_lines(text: str, a: int, b: int, taken: list[tuple[int, int]]
     for para in text[a:b].split("\n"):
         # Only at the paragraph's start or right after a sentence (`。牵头单位：…`); a label
         # inside a parenthesis belongs to a bracket line.
-        starts = [m.start() for lab in rules.labels for m in finditer(lab, para)
+        starts = [m.start() for lab in runnable(rules.labels, para) for m in lab.rx.finditer(para)
                   if (m.start() == 0 or para[m.start() - 1] == "。") and not _depth_at(para, m.start())]
         if starts:
             s = pos + min(starts)

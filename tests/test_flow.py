@@ -146,3 +146,15 @@ def test_fast_pdf_backend_scores_the_same(tmp_path):
     for table in ("sections", "responsibilities", "quantities"):
         assert o[table]["f1"] >= 0.97, (table, o[table])
     assert o["titles"] == "5/5"
+
+
+def test_impossible_date_is_skipped_not_fatal(rules):
+    from pipeline.extract.metadata import text_to_metadata
+    from pipeline.model import Para
+    from pipeline.normalise import paras_to_text
+    from pipeline.sections import text_to_sections
+
+    parsed = paras_to_text([Para(x) for x in ["某市行动计划", "2023年2月30日印发", "2023年3月1日", "一、总体要求"]],
+                           "text", "test")
+    meta = text_to_metadata(parsed, text_to_sections(parsed, rules["sections.yaml"]), rules["metadata.yaml"])
+    assert meta.date == "2023-03-01"

@@ -8,6 +8,7 @@ the text (web copies put `相关文件 | 标题` at the end).
 """
 from __future__ import annotations
 
+import datetime
 from typing import ClassVar, Optional
 
 import regex
@@ -83,6 +84,14 @@ def find_title(paras: list[str], head_end: int, rules: MetadataRules) -> Optiona
     return clean_title(paras[0]) if paras else None
 
 
+def _real_date(m) -> bool:
+    try:
+        datetime.date(int(m["y"]), int(m["m"]), int(m["d"]))
+    except ValueError:
+        return False
+    return True
+
+
 def text_to_metadata(parsed: ParsedText, sections: list[Section], rules: MetadataRules) -> DocumentMeta:
     paras = _paragraphs(parsed)
     starts = parsed.para_starts
@@ -103,7 +112,9 @@ def text_to_metadata(parsed: ParsedText, sections: list[Section], rules: Metadat
         if m:
             meta.period_start, meta.period_end = int(m.group("start")), int(m.group("end"))
 
-    dates = list(rules.date.rx.finditer(head_text)) or list(rules.date.rx.finditer(tail_text))
+    # A date that does not exist (2月30日, a drafting slip) is not a date: skip it rather than fail.
+    dates = [x for x in rules.date.rx.finditer(head_text) if _real_date(x)] or \
+        [x for x in rules.date.rx.finditer(tail_text) if _real_date(x)]
     if dates:
         d = next((x for x in dates if "印发" in x.string[x.end():x.end() + 4]), dates[-1])
         meta.date = f"{int(d['y']):04d}-{int(d['m']):02d}-{int(d['d']):02d}"

@@ -89,6 +89,6 @@ def document_rows(src: Source, parsed: ParsedText, rules: RuleSet) -> DocRows:
                     "responsibilities": resp_rows, "quantities": qty_rows})
 
 
-def section_texts(parsed: ParsedText, rows: DocRows) -> list[tuple[str, str]]:
+def section_texts(rows: DocRows) -> list[tuple[str, str]]:
     """(section_id, heading + own text) for keyword extraction."""
     return [(s["section_id"], f"{s['heading']}\n{s['text']}") for s in rows.tables["sections"]]

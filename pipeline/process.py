@@ -86,7 +86,7 @@ def terms_rows(src: Source, rows: DocRows, ctx: WorkContext, parsed) -> list[dic
         cache = {}
     out, fresh = [], {}
     extractor = None
-    for section_id, text in section_texts(parsed, rows):
+    for section_id, text in section_texts(rows):
         key = hashlib.sha1(text.encode("utf-8")).hexdigest()
         terms = cache.get(key)
         if terms is None:

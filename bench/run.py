@@ -243,12 +243,13 @@ def child_parse(backend: str, files: list[str]) -> None:
 
 class Breakdown:
     """Where an in-process run's time goes, without touching the project's code: each Prefect task
-    call is timed outside (task machinery included) and inside (its body); the stages of
-    `finish_run` (merge, change diff, write) are timed; the workers' CPU per job comes from the
-    pool's `job_stats` log records. Names that no longer exist are skipped."""
+    call is timed outside (task machinery included) and inside (its body); the flow process's own
+    stages (decoding a batch, merging it into the staged tables, the change diff, the commit) are
+    timed; the workers' CPU per job comes from the pool's `job_stats` log records. Names that no
+    longer exist are skipped."""
 
-    STAGES = (("pipeline.run", "merge_tables"), ("pipeline.changes", "diff_tables"),
-              ("pipeline.run", "write_tables"), ("pipeline.run", "collect"))
+    STAGES = (("pipeline.run", "collect"), ("pipeline.merge", "Merge.add"), ("pipeline.merge", "diff_tables"),
+              ("pipeline.run", "RunOutput.finish"), ("pipeline.tables", "StagedWrite.commit"))
 
     def __init__(self):
         self.outer: dict[str, float] = {}
@@ -300,7 +301,11 @@ class Breakdown:
         for mod_name, fn_name in self.STAGES:
             try:
                 mod = importlib.import_module(mod_name)
-                orig = getattr(mod, fn_name)
+                owner, attr = mod, fn_name
+                if "." in fn_name:
+                    cls, attr = fn_name.split(".")
+                    owner = getattr(mod, cls)
+                orig = getattr(owner, attr)
             except (ImportError, AttributeError):
                 continue
 
@@ -312,8 +317,8 @@ class Breakdown:
                 finally:
                     self._add(self.stage, __n, time.perf_counter() - t)
 
-            setattr(mod, fn_name, timed)
-            self._undo.append(lambda m=mod, n=fn_name, f=orig: setattr(m, n, f))
+            setattr(owner, attr, timed)
+            self._undo.append(lambda m=owner, n=attr, f=orig: setattr(m, n, f))
 
         bd = self
 

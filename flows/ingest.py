@@ -13,7 +13,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from flows.prefect_env import configure
 from pipeline.config import load_settings, project_dir
@@ -29,7 +29,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
 from pipeline import run as stages  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.parse import parser_version  # noqa: E402
-from pipeline.process import process_job  # noqa: E402
+from pipeline.process import process_encoded  # noqa: E402
 from pipeline.readers import PARSER_VERSIONS, ReaderOptions  # noqa: E402
 from pipeline.rules import RuleSet, load_rules  # noqa: E402
 from pipeline.lock import Busy, run_lock  # noqa: E402
@@ -57,8 +57,9 @@ def plan_task(scan: stages.Scan, settings: Settings, rules: RuleSet, parsers: di
 
 
 @task(name="process-batch", cache_policy=NONE)
-def process_batch(pool: WorkerPool, jobs: list) -> stages.BatchResult:
-    return stages.collect(pool.map(jobs))
+def process_batch(batches: Iterator) -> stages.BatchResult:
+    """The next batch from the worker pool's stream of batches (WorkerPool.map_batches)."""
+    return stages.collect(next(batches))
 
 
 @task(name="process-batch-on-cluster", cache_policy=NONE)
@@ -66,16 +67,15 @@ def process_batch_remote(jobs: list, context_args: tuple, n_workers: int, timeou
                          memory_mb: int) -> stages.BatchResult:
     """A batch on a Dask worker: its own worker processes when the Dask worker may start them."""
     if not mp.current_process().daemon:
-        with WorkerPool(n_workers, make_work_context, context_args, process_job, timeout, memory_mb) as pool:
+        with WorkerPool(n_workers, make_work_context, context_args, process_encoded, timeout, memory_mb) as pool:
             return stages.collect(pool.map(jobs))
     # A daemonic Dask worker cannot have children: run the jobs in it, without per-file limits.
     return stages.collect(stages.run_in_process(jobs, context_args))
 
 
 @task(name="write-tables", cache_policy=NONE)
-def finish_task(settings: Settings, ctx: stages.RunContext, plan: stages.Plan, rows: dict,
-                errors: list) -> dict:
-    return stages.finish_run(settings.out_dir, ctx, plan, rows, errors)
+def finish_task(output: stages.RunOutput, scan_errors: list) -> dict:
+    return output.finish(scan_errors)
 
 
 @flow(name="ingest", log_prints=False, validate_parameters=False)
@@ -115,38 +115,38 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster
              plan.counts["removed"], len(plan.jobs),
              " (rules changed: re-extracting from cached text)" if plan.reextract else "")
 
-    rows: dict = {}
-    errors = list(scan.errors)
-    status: Counter = Counter()
     context_args = (str(settings.config_dir), rules.version, str(settings.cache_dir),
                     settings.pdf_backend, settings.terms_per_section)
     size = settings.batch_size
     batches = [plan.jobs[i:i + size] for i in range(0, len(plan.jobs), size)]
-    if batches and on_cluster:
-        futures = [process_batch_remote.submit(b, context_args, 1, settings.timeout_seconds,
-                                               settings.memory_limit_mb) for b in batches]
-        results = (f.result() for f in futures)
-    elif batches:
-        pool = WorkerPool(min(settings.n_workers, len(plan.jobs)), make_work_context, context_args,
-                          process_job, settings.timeout_seconds, settings.memory_limit_mb)
-        results = (process_batch(pool, quote(b)) for b in batches)
-    else:
-        results = iter(())
-    done = 0
+    output = stages.RunOutput(settings.out_dir, ctx, plan)
+    pool = None
     try:
+        if batches and on_cluster:
+            futures = [process_batch_remote.submit(b, context_args, 1, settings.timeout_seconds,
+                                                   settings.memory_limit_mb) for b in batches]
+            results = (f.result() for f in futures)
+        elif batches:
+            pool = WorkerPool(min(settings.n_workers, len(plan.jobs)), make_work_context, context_args,
+                              process_encoded, settings.timeout_seconds, settings.memory_limit_mb)
+            stream = pool.map_batches(plan.jobs, size)
+            results = (process_batch(quote(stream)) for _ in batches)
+        else:
+            results = iter(())
+        done = 0
         for batch in results:
-            for name, table in batch.tables.items():
-                rows.setdefault(name, []).append(table)
-            errors += batch.errors
-            status += batch.status
+            output.add(batch)
             done += sum(batch.status.values())
             log.info("processed %d/%d files", done, len(plan.jobs))
+        # quote(): Prefect would otherwise walk every job, row and error looking for futures.
+        summary = finish_task(quote(output), quote(list(scan.errors)))
+    except BaseException:
+        output.abort()
+        raise
     finally:
-        if batches and not on_cluster:
+        if pool is not None:
             pool.close()
-    # quote(): Prefect would otherwise walk every job, row and error looking for futures.
-    summary = finish_task(settings, ctx, quote(plan), quote(rows), quote(errors))
-    summary.update(raw_dir=str(settings.raw_dir), status=dict(status))
+    summary.update(raw_dir=str(settings.raw_dir))
     return summary
 
 

@@ -128,28 +128,50 @@ def _brief(table: str, row_json: str) -> str:
     return " ".join(f"{row.get(c)}" for c in SHOWN[table] if row.get(c) is not None)
 
 
+class ChangeLog:
+    """Running totals of change rows, for the printed summary: counts per table, the documents
+    most changed and a few examples per table, without keeping every change row."""
+
+    def __init__(self, examples: int = 3):
+        self.examples = examples
+        self.counts: dict[str, Counter] = {}
+        self.shown: dict[str, list[tuple[str, str]]] = {}  # table → [(text, doc_id)]
+        self.per_doc: Counter = Counter()
+        self.n = 0
+
+    def add(self, changes: Iterable[dict]) -> None:
+        for c in changes:
+            table = c["table"]
+            self.n += 1
+            self.counts.setdefault(table, Counter())[c["change"]] += 1
+            self.per_doc[c["doc_id"]] += 1
+            shown = self.shown.setdefault(table, [])
+            if len(shown) < self.examples:
+                if c["change"] == "changed":
+                    text = f"~ {_brief(table, c['before'])}  →  {_brief(table, c['after'])}"
+                elif c["change"] == "added":
+                    text = f"+ {_brief(table, c['after'])}"
+                else:
+                    text = f"- {_brief(table, c['before'])}"
+                if all(text != t for t, _ in shown):
+                    shown.append((text, c["doc_id"]))
+
+    def text(self, names: dict[str, str]) -> str:
+        """A short text; `names` gives a document's source path by doc_id."""
+        if not self.n:
+            return "changes: none (the rule edit changed no rows)"
+        lines = ["changes after re-extraction:"]
+        for table in sorted(self.counts, key=lambda t: list(KEYS).index(t) if t in KEYS else len(KEYS)):
+            cnt = self.counts[table]
+            lines.append(f"  {table}: " + ", ".join(f"{cnt[k]} {k}" for k in ("added", "removed", "changed") if cnt[k]))
+            lines += [f"    {text}   ({names.get(doc, doc)})" for text, doc in self.shown[table]]
+        lines.append("  by document: " + "; ".join(
+            f"{names.get(d, d)} {n}" for d, n in self.per_doc.most_common(5)))
+        return "\n".join(lines)
+
+
 def summarise(changes: list[dict], names: dict[str, str], examples: int = 3) -> str:
     """A short text: counts per table, the documents most changed, a few examples."""
-    if not changes:
-        return "changes: none (the rule edit changed no rows)"
-    lines = ["changes after re-extraction:"]
-    by_table: dict[str, Counter] = {}
-    for c in changes:
-        by_table.setdefault(c["table"], Counter())[c["change"]] += 1
-    for table, cnt in by_table.items():
-        lines.append(f"  {table}: " + ", ".join(f"{cnt[k]} {k}" for k in ("added", "removed", "changed") if cnt[k]))
-        seen: set[str] = set()
-        for c in (c for c in changes if c["table"] == table):
-            if c["change"] == "changed":
-                text = f"~ {_brief(table, c['before'])}  →  {_brief(table, c['after'])}"
-            elif c["change"] == "added":
-                text = f"+ {_brief(table, c['after'])}"
-            else:
-                text = f"- {_brief(table, c['before'])}"
-            if text not in seen and len(seen) < examples:
-                seen.add(text)
-                lines.append(f"    {text}   ({names.get(c['doc_id'], c['doc_id'])})")
-    per_doc = Counter(c["doc_id"] for c in changes)
-    lines.append("  by document: " + "; ".join(
-        f"{names.get(d, d)} {n}" for d, n in per_doc.most_common(5)))
-    return "\n".join(lines)
+    log = ChangeLog(examples)
+    log.add(changes)
+    return log.text(names)

@@ -1,6 +1,7 @@
 """One source file → all its rows, or one error: the unit of work a worker process runs.
 
     sniff → (text cache | reader → normalise → cache) → document_rows → terms (cached by text)
+          → Arrow IPC bytes (process_encoded: what a worker hands back)
 
 Everything here is plain Python: the Prefect flow and the worker pool only decide where and when
 this runs. A file either yields its complete rows or raises PipelineError; nothing in between.
@@ -21,6 +22,7 @@ from pipeline.errors import PipelineError
 from pipeline.parse import load_cached, parse_file, parser_version, store_cached
 from pipeline.readers import ReaderError, ReaderOptions
 from pipeline.rules import RuleSet
+from pipeline.tables import encode_rows
 from pipeline.terms import keyword_extractor, text_to_terms
 
 
@@ -114,3 +116,8 @@ def process_job(job: Job, ctx: WorkContext) -> DocRows:
     except Exception as e:  # a bug in a stage must not take the batch down; it is reported as one
         raise PipelineError("extraction_failed", f"{type(e).__name__}: {e}", stage="extract") from e
     return rows
+
+
+def process_encoded(job: Job, ctx: WorkContext) -> dict[str, bytes]:
+    """`process_job`, with the rows as Arrow IPC bytes per table: what a worker sends back."""
+    return encode_rows(process_job(job, ctx).tables)

@@ -1,12 +1,13 @@
 """One ingest run, as plain functions the Prefect flow wires together:
 
-    scan_raw → plan_run → (process batches in worker processes) → merge_tables → write_tables
+    scan_raw → plan_run → (batches processed in worker processes → RunOutput.add) → RunOutput.finish
 
 Files are identified by content (sha256). A run processes only files that are new or changed, or
 every file when the rules or a reader changed (from the text cache, never re-parsing); the rows of
 unchanged files are carried over from the previous tables, and the rows of removed files dropped.
-Merging sorts rows by document in a fixed order, so the tables after any sequence of runs equal
-those of one fresh run over the same `raw/` and `config/` (run ids and timestamps aside).
+Jobs run in doc_id order and every data table is kept sorted by doc_id (pipeline/merge.py), so the
+tables after any sequence of runs equal those of one fresh run over the same `raw/` and `config/`
+(run ids and timestamps aside), and a run streams: it never holds a whole table.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from pipeline.parse import parser_version
 from pipeline.process import Job
 from pipeline.readers import ReaderOptions
 from pipeline.scan import Scan, error_row, scan_raw
-from pipeline.tables import TABLES, count_rows, read_table, to_arrow, write_tables
+from pipeline.merge import Merge
+from pipeline.tables import TABLES, StagedWrite, count_rows, decode_rows, read_table, to_arrow
 
 DATA_TABLES = ("documents", "sections", "responsibilities", "quantities", "terms")
 TRIGGERS = ("manual", "schedule", "rules_changed", "reextract")
@@ -106,40 +108,8 @@ def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions
     counts["removed"] = sum(1 for d in prev.values()
                             if d["doc_id"] not in current_ids and d["source_path"] not in current_paths)
     counts["removed"] += sum(1 for p, sha in prev_failed if p not in current_paths)
+    jobs.sort(key=lambda job: job.source.doc_id)  # the order the tables are kept in (pipeline/merge.py)
     return Plan(jobs, keep, reprocessed, renamed, carried, counts, reextract, prev_rv)
-
-
-def _sorted(table: pa.Table, key: str) -> pa.Table:
-    return table.take(pc.sort_indices(table, sort_keys=[(key, "ascending")]))
-
-
-def merge_tables(out: Path, plan: Plan, results: dict[str, list[pa.Table]], run_id: str,
-                 errors: list[dict]) -> dict[str, pa.Table]:
-    """Previous rows of kept documents + this run's rows, in a fixed order."""
-    merged: dict[str, pa.Table] = {}
-    keep = pa.array(sorted(plan.keep), pa.string())
-    for name in DATA_TABLES:
-        parts = results.get(name) or [to_arrow(name, [])]
-        new = pa.concat_tables(parts)
-        i = new.schema.get_field_index("run_id")
-        new = new.set_column(i, new.schema.field(i), pa.array([run_id] * new.num_rows, pa.string()))
-        old = read_table(out, name)
-        old = old.filter(pc.is_in(old["doc_id"], value_set=keep)) if old.num_rows else old
-        if name == "documents" and plan.renamed and old.num_rows:
-            paths = [plan.renamed.get(d, p) for d, p in zip(old["doc_id"].to_pylist(),
-                                                             old["source_path"].to_pylist())]
-            for col, values in (("source_path", paths), ("source_name", [Path(p).name for p in paths])):
-                i = old.schema.get_field_index(col)
-                old = old.set_column(i, old.schema.field(i), pa.array(values, pa.string()))
-        # Stable sort by document: rows keep their order within a document.
-        merged[name] = _sorted(pa.concat_tables([old, new]), "source_path" if name == "documents" else "doc_id")
-    old_errors = {(e["source_path"], e["sha256"]): e["run_id"] for e in read_table(out, "errors").to_pylist()}
-    carried = {id(e) for e in plan.carried_errors}
-    for e in errors:
-        # An error carried over keeps the run that found it, like carried-over rows do.
-        e["run_id"] = old_errors.get((e["source_path"], e["sha256"])) if id(e) in carried else run_id
-    merged["errors"] = _sorted(to_arrow("errors", errors), "source_path")
-    return merged
 
 
 def nothing_changed(out: Path, plan: Plan, errors: list[dict]) -> bool:
@@ -173,48 +143,76 @@ class RunContext:
     parser_versions: dict
 
 
-def finish_run(out: Path, ctx: RunContext, plan: Plan, rows: dict[str, list[pa.Table]],
-               errors: list[dict]) -> dict:
-    """Merge, report what a re-extraction changed, and write every table as one unit.
+class RunOutput:
+    """Where one run's tables are written: opened before the first batch, fed batch after batch
+    (`add`, batches in doc_id order, see pipeline/merge.py), committed by `finish`.
 
-    When nothing changed, the data tables are not rewritten; the run is still recorded in `runs`.
-    """
-    from pipeline.changes import diff_tables, summarise
+    Data tables are rewritten only when documents were processed, renamed or removed; the errors
+    table when its contents change; the `runs` table always. Nothing is visible before `finish`
+    commits, and an exception in between (`abort`) leaves the previous tables as they were."""
 
-    errors = errors + plan.carried_errors
-    unchanged = nothing_changed(out, plan, errors)
-    tables: dict[str, pa.Table] = {}
-    change_rows: list[dict] = []
-    if not unchanged:
-        tables = merge_tables(out, plan, rows, ctx.run_id, errors)
+    def __init__(self, out: Path, ctx: RunContext, plan: Plan):
+        self.out, self.ctx, self.plan = Path(out), ctx, plan
+        self.errors: list[dict] = []
+        self.status: Counter = Counter()
+        self.stage = StagedWrite(self.out)
+        self.merge: Optional[Merge] = None
+        if plan.jobs or plan.renamed or plan.counts["removed"]:
+            self.merge = Merge(self.out, self.stage, ctx.run_id, plan.keep, plan.reprocessed, plan.renamed,
+                               {"old_rules_version": plan.previous_rules_version,
+                                "new_rules_version": ctx.rules_version})
+
+    def add(self, batch: "BatchResult") -> None:
+        self.errors += batch.errors
+        self.status += batch.status
+        if batch.last_id is not None:
+            self.merge.add(batch.tables, batch.last_id)
+
+    def abort(self) -> None:
+        self.stage.abort()
+
+    def finish(self, scan_errors: list[dict]) -> dict:
+        """Write errors, changes and the run record, commit, and say what the run did."""
+        plan, ctx = self.plan, self.ctx
+        errors = scan_errors + self.errors + plan.carried_errors
+        unchanged = self.merge is None and nothing_changed(self.out, plan, errors)
+        if self.merge is not None:
+            self.merge.finish()
+        if not unchanged:
+            old_errors = {(e["source_path"], e["sha256"]): e["run_id"]
+                          for e in read_table(self.out, "errors").to_pylist()}
+            carried = {id(e) for e in plan.carried_errors}
+            for e in errors:
+                # An error carried over keeps the run that found it, like carried-over rows do.
+                e["run_id"] = old_errors.get((e["source_path"], e["sha256"])) if id(e) in carried else ctx.run_id
+            self.stage.put("errors", _sorted(to_arrow("errors", errors), "source_path"))
+        if plan.reprocessed or not (self.out / "changes.parquet").exists():
+            if "changes" not in self.stage.staged():
+                self.stage.put("changes", to_arrow("changes", []))
+        record = run_record(ctx.run_id, ctx.started, ctx.trigger, "completed", ctx.rules_version,
+                            ctx.parser_versions, plan.counts, len(errors))
+        self.stage.put("runs", append_run(self.out, record))
+        self.stage.commit()
+
+        changes = None
         if plan.reprocessed:
-            old = {name: read_table(out, name) for name in DATA_TABLES}
-            change_rows = diff_tables(old, tables, plan.reprocessed)
-            for c in change_rows:
-                c.update(run_id=ctx.run_id, old_rules_version=plan.previous_rules_version,
-                         new_rules_version=ctx.rules_version)
-            tables["changes"] = to_arrow("changes", change_rows)
-    if not (Path(out) / "changes.parquet").exists():
-        tables.setdefault("changes", to_arrow("changes", []))
-    record = run_record(ctx.run_id, ctx.started, ctx.trigger, "completed", ctx.rules_version,
-                        ctx.parser_versions, plan.counts, len(errors))
-    tables["runs"] = append_run(out, record)
-    write_tables(out, tables)
+            names = {job.source.doc_id: job.source.path for job in plan.jobs}
+            changes = self.merge.changes.text(names)
+        return {
+            "run_id": ctx.run_id, "trigger": ctx.trigger, "rules_version": ctx.rules_version,
+            "previous_rules_version": plan.previous_rules_version, "out_dir": str(self.out),
+            "files": dict(plan.counts), "processed": len(plan.jobs),
+            "errors": dict(Counter(e["reason"] for e in errors)),
+            "nothing_changed": unchanged,
+            "rows": {name: count_rows(self.out, name) for name in TABLES},
+            "changes": changes,
+            "n_changes": self.merge.change_rows if self.merge is not None else 0,
+            "status": dict(self.status),
+        }
 
-    titles = {}
-    if plan.reprocessed and "documents" in tables:
-        d = tables["documents"]
-        titles = dict(zip(d["doc_id"].to_pylist(), d["source_path"].to_pylist()))
-    return {
-        "run_id": ctx.run_id, "trigger": ctx.trigger, "rules_version": ctx.rules_version,
-        "previous_rules_version": plan.previous_rules_version, "out_dir": str(out),
-        "files": dict(plan.counts), "processed": len(plan.jobs),
-        "errors": dict(Counter(e["reason"] for e in errors)),
-        "nothing_changed": unchanged,
-        "rows": {name: count_rows(out, name) for name in TABLES},
-        "changes": summarise(change_rows, titles) if plan.reprocessed else None,
-        "n_changes": len(change_rows),
-    }
+
+def _sorted(table: pa.Table, key: str) -> pa.Table:
+    return table.take(pc.sort_indices(table, sort_keys=[(key, "ascending")]))
 
 
 def append_run(out: Path, record: dict) -> pa.Table:
@@ -225,46 +223,51 @@ def append_run(out: Path, record: dict) -> pa.Table:
 @dataclass
 class BatchResult:
     """One batch's output: its rows as Arrow tables (compact, and opaque to Prefect's parameter
-    introspection, which would otherwise walk every row), its error rows and outcome counts."""
+    introspection, which would otherwise walk every row), its error rows, outcome counts, and the
+    last doc_id of its jobs (batches arrive in doc_id order; None for an empty batch)."""
 
     tables: dict[str, pa.Table]
     errors: list[dict]
     status: Counter
+    last_id: Optional[str]
 
 
 def collect(results: Iterable) -> BatchResult:
-    """Fold (job, DocRows | Failure) pairs into per-table Arrow tables and error rows."""
+    """Fold (job, encoded rows | Failure) pairs into per-table Arrow tables and error rows."""
     from pipeline.workers import Failure
 
-    rows: dict[str, list[dict]] = {name: [] for name in DATA_TABLES}
+    parts: dict[str, list[pa.Table]] = {name: [] for name in DATA_TABLES}
     errors: list[dict] = []
     status: Counter = Counter()
+    last_id = None
     for job, value in results:
+        last_id = max(last_id or "", job.source.doc_id)
         if isinstance(value, Failure):
             errors.append(error_row(job.source.path, job.source.sha256, value.stage, value.reason, value.message))
             status[value.reason] += 1
             continue
-        for name, table_rows in value.tables.items():
-            rows[name].extend(table_rows)
+        for name, table in decode_rows(value).items():
+            parts[name].append(table)
         status["ok"] += 1
-    return BatchResult({name: to_arrow(name, r) for name, r in rows.items()}, errors, status)
+    tables = {name: pa.concat_tables(p) if p else to_arrow(name, []) for name, p in parts.items()}
+    return BatchResult(tables, errors, status, last_id)
 
 
 def run_in_process(jobs: Iterable, context_args: tuple) -> Iterator[tuple]:
     """The jobs in this process, one after the other: no time or memory limit (see WorkerPool)."""
     from pipeline.errors import PipelineError
-    from pipeline.process import process_job
+    from pipeline.process import process_encoded
     from pipeline.workers import Failure, make_work_context
 
     ctx = make_work_context(*context_args)
     for job in jobs:
         try:
-            yield job, process_job(job, ctx)
+            yield job, process_encoded(job, ctx)
         except PipelineError as e:
             yield job, Failure(e.reason, e.message, e.stage)
         except MemoryError:
             yield job, Failure("memory_limit", "out of memory")
 
 
-__all__ = ["scan_raw", "plan_run", "merge_tables", "collect", "finish_run", "new_run_id", "BatchResult",
+__all__ = ["scan_raw", "plan_run", "collect", "RunOutput", "new_run_id", "BatchResult",
            "Previous", "RunContext", "Scan", "Plan", "DATA_TABLES", "TABLES"]

@@ -2,9 +2,9 @@
 
 Every table is written from records with its declared schema (pandas never infers a type).
 `SCHEMA_VERSION` changes whenever a column is added, removed or changes meaning; it is stored in
-each file's metadata. A set of tables is replaced as one unit (`write_tables`): all files are first
-written into a staging folder inside the output folder, a COMMIT marker is written, then each file
-is renamed over the old one. A run killed before the marker leaves the previous tables untouched
+each file's metadata. A set of tables is replaced as one unit (`StagedWrite`, `write_tables`): all files are
+first written into a staging folder inside the output folder (streamed, a batch of rows at a time),
+a COMMIT marker is written, then each file is renamed over the old one. A run killed before the marker leaves the previous tables untouched
 (the staging folder is discarded on the next write); a run killed after it is rolled forward by
 `recover()`, which every writer calls first.
 """
@@ -152,11 +152,7 @@ COMMIT = "COMMIT"
 
 def to_arrow(name: str, rows: Iterable[Mapping]) -> pa.Table:
     """Rows (dicts) → a table with the declared schema; missing keys are nulls."""
-    schema = SCHEMAS[name]
-    rows = list(rows)
-    cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
-    return pa.Table.from_pydict(cols, schema=schema).replace_schema_metadata(
-        {"schema_version": SCHEMA_VERSION, "table": name})
+    return pa.Table.from_pylist(list(rows), schema=_with_metadata(name))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -181,23 +177,98 @@ def recover(out: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+class StagedWrite:
+    """A set of tables written into the staging folder, then put in place as one unit.
+
+    Tables may be written whole (`put`) or streamed in pieces (`append`, one Parquet file per table
+    written through a `ParquetWriter`, so a table never has to be in memory at once). `commit()`
+    closes the files, writes the COMMIT marker and moves them in place; leaving the `with` block
+    without committing (an exception) discards everything staged, and the previous tables stay.
+    """
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        recover(self.out)
+        self.dir = self.out / STAGING / uuid.uuid4().hex
+        self.dir.mkdir(parents=True)
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self.done = False
+
+    def __enter__(self) -> "StagedWrite":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if not self.done:
+            self.abort()
+
+    def _writer(self, name: str) -> pq.ParquetWriter:
+        if name not in self._writers:
+            self._writers[name] = pq.ParquetWriter(self.dir / f"{name}.parquet", _with_metadata(name),
+                                                   compression="zstd")
+        return self._writers[name]
+
+    def append(self, name: str, table: pa.Table) -> None:
+        """Add rows to table `name` (one or more row groups)."""
+        schema = _with_metadata(name)
+        if table.schema != schema:
+            table = table.cast(SCHEMAS[name]).replace_schema_metadata(schema.metadata)
+        self._writer(name).write_table(table)
+
+    def put(self, name: str, table: pa.Table) -> None:
+        """Stage the whole of table `name`."""
+        self.append(name, table)
+
+    def staged(self) -> list[str]:
+        return list(self._writers)
+
+    def commit(self) -> None:
+        for name, w in self._writers.items():
+            w.close()
+            with open(self.dir / f"{name}.parquet", "rb+") as fh:
+                os.fsync(fh.fileno())
+        (self.dir / COMMIT).write_text("\n".join(self._writers))
+        _fsync_dir(self.dir)
+        self.done = True
+        recover(self.out)
+
+    def abort(self) -> None:
+        for w in self._writers.values():
+            try:
+                w.close()
+            except Exception:  # a half-written file is discarded anyway
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.done = True
+
+
+def _with_metadata(name: str) -> pa.Schema:
+    return SCHEMAS[name].with_metadata({"schema_version": SCHEMA_VERSION, "table": name})
+
+
 def write_tables(out: Path, tables: Mapping[str, pa.Table]) -> None:
     """Replace the given tables in `out` as one unit (see module docstring)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    recover(out)
-    stage = out / STAGING / uuid.uuid4().hex
-    stage.mkdir(parents=True)
-    for name, table in tables.items():
-        path = stage / f"{name}.parquet"
-        table = table.cast(SCHEMAS[name]).replace_schema_metadata(
-            {"schema_version": SCHEMA_VERSION, "table": name})
-        pq.write_table(table, path, compression="zstd")
-        with open(path, "rb+") as fh:
-            os.fsync(fh.fileno())
-    (stage / COMMIT).write_text("\n".join(tables))
-    _fsync_dir(stage)
-    recover(out)
+    with StagedWrite(out) as stage:
+        for name, table in tables.items():
+            stage.put(name, table)
+        stage.commit()
+
+
+def encode_rows(tables: Mapping[str, list]) -> dict[str, bytes]:
+    """Rows (dicts) per table → Arrow IPC bytes: built where the rows are made (a worker), they
+    cost the receiving process a tenth of what unpickling the dicts or Arrow tables would."""
+    out = {}
+    for name, rows in tables.items():
+        table = to_arrow(name, rows)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        out[name] = sink.getvalue().to_pybytes()
+    return out
+
+
+def decode_rows(encoded: Mapping[str, bytes]) -> dict[str, pa.Table]:
+    return {name: pa.ipc.open_stream(b).read_all() for name, b in encoded.items()}
 
 
 def read_table(out: Path, name: str) -> pa.Table:

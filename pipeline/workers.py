@@ -38,7 +38,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Callable, Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from pipeline.errors import PipelineError
 
@@ -194,6 +194,7 @@ class _Worker:
         self.start_deadline = time.monotonic() + START_TIMEOUT_SECONDS
         self.idle_rss_mb: Optional[float] = None
         self.job = None
+        self.index = -1  # the job's place in the jobs given to the pool
         self.started = 0.0
         self.deadline = 0.0  # wall-clock
         self.cpu0: Optional[float] = None  # the worker's CPU time when the job was handed over
@@ -211,7 +212,8 @@ def _job_name(job) -> str:
 
 
 class WorkerPool:
-    """`map(jobs)` yields (job, result | Failure) as jobs finish; workers persist across calls."""
+    """`map(jobs)` yields (job, result | Failure) as jobs finish, `map_batches(jobs, size)` batches of
+    results in the jobs' order; workers persist across calls."""
 
     def __init__(self, n: int, make_context: Callable, context_args: tuple, run: Callable,
                  timeout_seconds: float, memory_mb: int):
@@ -246,13 +248,39 @@ class WorkerPool:
             yield job, value
 
     def map_with_stats(self, jobs: Iterable) -> Iterator[tuple[object, Union[object, Failure], JobStats]]:
-        pending = deque(jobs)
+        for _, job, value, stats in self._run(jobs):
+            yield job, value, stats
+
+    def map_batches(self, jobs: Sequence, size: int) -> Iterator[list[tuple[object, Union[object, Failure]]]]:
+        """The results of `size` consecutive jobs at a time, batch after batch in the jobs' order.
+
+        Workers are fed continuously: while a batch waits for its last job, they already run the
+        next batch's jobs (never more than two batches ahead), so no worker idles at a batch's end
+        and at most about three batches of results are held."""
+        n = len(jobs)
+        n_batches = -(-n // size)
+        done: dict[int, list] = {}
+        next_batch = 0
+        for i, job, value, _ in self._run(jobs, window=2 * size):
+            done.setdefault(i // size, []).append((job, value))
+            while next_batch < n_batches and len(done.get(next_batch, ())) == min(size, n - next_batch * size):
+                yield done.pop(next_batch)
+                next_batch += 1
+
+    def _run(self, jobs: Iterable, window: Optional[int] = None):
+        """(index, job, result | Failure, stats) as jobs finish. With `window`, a job is handed out
+        only while it is fewer than `window` places after the earliest job not yet finished."""
+        pending = deque(enumerate(jobs))
         self._ensure()
         while pending or any(w.job is not None for w in self._workers):
             now = time.monotonic()
             for w in self._workers:
                 if w.ready and w.job is None and pending:
-                    w.job = pending.popleft()
+                    if window is not None:
+                        earliest = min([x.index for x in self._workers if x.job is not None] + [pending[0][0]])
+                        if pending[0][0] >= earliest + window:
+                            break
+                    w.index, w.job = pending.popleft()
                     w.cpu0 = _cpu_seconds(w.proc.pid)
                     w.conn.send(w.job)
                     w.started = now
@@ -275,15 +303,15 @@ class WorkerPool:
                         value, peak = self._death(w), _mb(_status_kb("VmHWM", w.proc.pid))
                         idle, cpu, retire = w.idle_rss_mb, self._cpu_used(w), True
                     stats = self._stats(w, value, peak, idle, cpu)
-                    w.job = None
+                    w.job, index = None, w.index
                     if retire:
                         self._replace(w)
-                    yield job, value, stats
+                    yield index, job, value, stats
                 elif w.proc.sentinel in ready:
                     value = self._death(w)
                     stats = self._stats(w, value, None, w.idle_rss_mb, None)
                     self._replace(w)
-                    yield job, value, stats
+                    yield w.index, job, value, stats
                 else:
                     cpu = self._cpu_used(w)
                     if cpu is not None and cpu >= self.timeout:
@@ -298,7 +326,7 @@ class WorkerPool:
                     value = Failure("timeout", msg)
                     stats = self._stats(w, value, peak, w.idle_rss_mb, cpu)
                     self._replace(w)
-                    yield job, value, stats
+                    yield w.index, job, value, stats
 
     @staticmethod
     def _cpu_used(w: _Worker) -> Optional[float]:

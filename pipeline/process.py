@@ -17,12 +17,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
+import pyarrow as pa
+
 from pipeline.document import DocRows, Source, document_rows, section_texts
 from pipeline.errors import PipelineError
 from pipeline.parse import load_cached, parse_file, parser_version, store_cached
 from pipeline.readers import ReaderError, ReaderOptions
 from pipeline.rules import RuleSet
-from pipeline.tables import encode_rows
+from pipeline.tables import SCHEMAS, encode_rows
 from pipeline.terms import keyword_extractor, text_to_terms
 
 
@@ -79,14 +81,17 @@ def _terms_cache(ctx: WorkContext, sha256: str) -> Path:
     return Path(ctx.cache_dir) / "terms" / sha256[:2] / f"{sha256}.{ctx.terms_version}.json"
 
 
-def terms_rows(src: Source, rows: DocRows, ctx: WorkContext, parsed) -> list[dict]:
-    """Keywords per section, reusing earlier results for any section whose text is unchanged."""
+def terms_table(src: Source, rows: DocRows, ctx: WorkContext) -> pa.Table:
+    """Keywords per section, reusing earlier results for any section whose text is unchanged.
+
+    Built column by column: a document has a few hundred keyword rows, and converting them as
+    dicts would cost more than finding them in the cache."""
     path = _terms_cache(ctx, src.sha256)
     try:
         cache = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         cache = {}
-    out, fresh = [], {}
+    section_ids, ranks, words, weights, fresh = [], [], [], [], {}
     extractor = None
     for section_id, text in section_texts(rows):
         key = hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -95,29 +100,42 @@ def terms_rows(src: Source, rows: DocRows, ctx: WorkContext, parsed) -> list[dic
             extractor = extractor or keyword_extractor(str(ctx.config_dir), str(Path(ctx.cache_dir) / "jieba"))
             terms = text_to_terms(text, extractor, ctx.terms_per_section)
         fresh[key] = terms
-        out += [{"doc_id": src.doc_id, "section_id": section_id, "rank": i + 1, "term": w, "weight": s}
-                for i, (w, s) in enumerate(terms)]
+        section_ids += [section_id] * len(terms)
+        ranks += range(1, len(terms) + 1)
+        words += [w for w, _ in terms]
+        weights += [s for _, s in terms]
     if fresh.keys() != cache.keys():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(fresh, fh, ensure_ascii=False)
         os.replace(tmp, path)
-    return out
+    schema = SCHEMAS["terms"]
+    return pa.Table.from_arrays([pa.array([src.doc_id] * len(words), pa.string()),
+                                 pa.array(section_ids, pa.string()), pa.array(ranks, pa.int16()),
+                                 pa.array(words, pa.string()), pa.array(weights, pa.float64()),
+                                 pa.nulls(len(words), pa.string())], schema=schema)
 
 
-def process_job(job: Job, ctx: WorkContext) -> DocRows:
+def _extract(job: Job, ctx: WorkContext) -> tuple[DocRows, pa.Table]:
     parsed = get_parsed(job, ctx)
     try:
         rows = document_rows(job.source, parsed, ctx.rules)
-        rows.tables["terms"] = terms_rows(job.source, rows, ctx, parsed)
+        return rows, terms_table(job.source, rows, ctx)
     except MemoryError:
         raise
     except Exception as e:  # a bug in a stage must not take the batch down; it is reported as one
         raise PipelineError("extraction_failed", f"{type(e).__name__}: {e}", stage="extract") from e
+
+
+def process_job(job: Job, ctx: WorkContext) -> DocRows:
+    """The file's rows in every table, as dicts."""
+    rows, terms = _extract(job, ctx)
+    rows.tables["terms"] = terms.to_pylist()
     return rows
 
 
 def process_encoded(job: Job, ctx: WorkContext) -> dict[str, bytes]:
-    """`process_job`, with the rows as Arrow IPC bytes per table: what a worker sends back."""
-    return encode_rows(process_job(job, ctx).tables)
+    """The file's rows as Arrow IPC bytes per table: what a worker sends back."""
+    rows, terms = _extract(job, ctx)
+    return encode_rows({**rows.tables, "terms": terms})

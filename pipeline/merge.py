@@ -23,8 +23,8 @@ from pipeline.changes import ChangeLog, diff_tables
 from pipeline.tables import SCHEMAS, StagedWrite, read_table, to_arrow
 
 DATA_TABLES = ("documents", "sections", "responsibilities", "quantities", "terms")
-READ_ROWS = 16_384  # rows per slice read from a previous table
-FLUSH_BYTES = 24 << 20  # staged rows are written as a row group once they reach this size
+READ_ROWS = 4096  # rows per slice read from a previous table
+FLUSH_BYTES = 2 << 20  # staged rows are written as a row group once they reach this size
 
 
 def sort_by_doc(table: pa.Table) -> pa.Table:

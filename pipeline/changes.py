@@ -75,12 +75,15 @@ def diff_tables(old: dict[str, pa.Table], new: dict[str, pa.Table], doc_ids: Ite
     """One change row per added, removed or changed row of the given documents.
 
     Documents whose rows are identical (most of them, after a typical rule edit) are skipped in
-    Arrow; only the others are compared row by row.
+    Arrow (the whole table at once when both are in the same document order); only the others are
+    compared row by row.
     """
     ids = pa.array(sorted(doc_ids), pa.string())
     out: list[dict] = []
     for name, key_cols in KEYS.items():
         o, n = _content(old[name], ids), _content(new[name], ids)
+        if o.num_rows == n.num_rows and o.equals(n):  # the usual case, in one comparison
+            continue
         docs = pa.array(sorted(changed_documents(o, n)), pa.string())
         if not len(docs):
             continue

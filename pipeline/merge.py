@@ -115,7 +115,7 @@ class Merge:
             kept = old.filter(pc.is_in(old["doc_id"], value_set=keep)) if old.num_rows else old
             if name == "documents" and self.renamed and kept.num_rows:
                 kept = self._rename(kept)
-            new[name] = self._with_run_id(name, tables.get(name))
+            new[name] = sort_by_doc(self._with_run_id(name, tables.get(name)))
             replaced[name] = (old.filter(pc.is_in(old["doc_id"], value_set=replaced_ids))
                               if old.num_rows and len(replaced_ids) else old.slice(0, 0))
             self._write(name, sort_by_doc(pa.concat_tables([kept, new[name]])))

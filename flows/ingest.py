@@ -144,7 +144,7 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster
         elif batches:
             pool = WorkerPool(min(settings.n_workers, len(plan.jobs)), make_work_context, context_args,
                               process_encoded, settings.timeout_seconds, settings.memory_limit_mb)
-            stream = pool.map_batches(plan.jobs, size)
+            stream = pool.map_batches(plan.jobs, size, cost=lambda job: job.source.size)
             for _ in batches:
                 done += sum(process_batch(quote(stream), quote(output)).values())
                 log.info("processed %d/%d files", done, len(plan.jobs))

@@ -251,36 +251,49 @@ class WorkerPool:
         for _, job, value, stats in self._run(jobs):
             yield job, value, stats
 
-    def map_batches(self, jobs: Sequence, size: int) -> Iterator[list[tuple[object, Union[object, Failure]]]]:
+    def map_batches(self, jobs: Sequence, size: int,
+                    cost: Optional[Callable] = None) -> Iterator[list[tuple[object, Union[object, Failure]]]]:
         """The results of `size` consecutive jobs at a time, batch after batch in the jobs' order.
 
         Workers are fed continuously: while a batch waits for its last job, they already run the
         next batch's jobs (never more than two batches ahead), so no worker idles at a batch's end
-        and at most about three batches of results are held."""
+        and at most about three batches of results are held. Within that window, jobs of higher
+        `cost(job)` (e.g. file size) are handed out first."""
         n = len(jobs)
         n_batches = -(-n // size)
         done: dict[int, list] = {}
         next_batch = 0
-        for i, job, value, _ in self._run(jobs, window=2 * size):
+        for i, job, value, _ in self._run(jobs, window=2 * size, cost=cost):
             done.setdefault(i // size, []).append((job, value))
             while next_batch < n_batches and len(done.get(next_batch, ())) == min(size, n - next_batch * size):
                 yield done.pop(next_batch)
                 next_batch += 1
 
-    def _run(self, jobs: Iterable, window: Optional[int] = None):
+    def _run(self, jobs: Iterable, window: Optional[int] = None, cost: Optional[Callable] = None):
         """(index, job, result | Failure, stats) as jobs finish. With `window`, a job is handed out
-        only while it is fewer than `window` places after the earliest job not yet finished."""
-        pending = deque(enumerate(jobs))
+        only while it is fewer than `window` places after the earliest job not yet finished; among
+        those, the one of highest `cost(job)` goes first (the longest jobs start early rather than
+        finish last, alone, while the other workers idle)."""
+        pending = list(enumerate(jobs))
+        pending.reverse()  # next job at the end: pop() is O(1)
         self._ensure()
         while pending or any(w.job is not None for w in self._workers):
             now = time.monotonic()
             for w in self._workers:
                 if w.ready and w.job is None and pending:
+                    pick = len(pending) - 1
                     if window is not None:
-                        earliest = min([x.index for x in self._workers if x.job is not None] + [pending[0][0]])
-                        if pending[0][0] >= earliest + window:
+                        earliest = min([x.index for x in self._workers if x.job is not None] + [pending[-1][0]])
+                        if pending[-1][0] >= earliest + window:
                             break
-                    w.index, w.job = pending.popleft()
+                        if cost is not None:  # the allowed jobs are the last ones of `pending`
+                            best, k = cost(pending[pick][1]), pick - 1
+                            while k >= 0 and pending[k][0] < earliest + window:
+                                c = cost(pending[k][1])
+                                if c > best:
+                                    pick, best = k, c
+                                k -= 1
+                    w.index, w.job = pending.pop(pick)
                     w.cpu0 = _cpu_seconds(w.proc.pid)
                     w.conn.send(w.job)
                     w.started = now

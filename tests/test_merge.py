@@ -155,3 +155,16 @@ def test_map_batches_hands_out_jobs_at_most_two_batches_ahead():
                 break
     assert started[-1] == 0
     assert sorted(started[:-1]) == list(range(1, 6))  # only jobs 1..5 ran before job 0 ended
+
+
+def test_within_the_window_the_costliest_jobs_go_first():
+    # One worker: jobs finish in the order they are handed out.
+    jobs = [(0.0, i) for i in range(12)]
+    cost = {0: 1, 1: 5, 2: 3, 3: 9, 4: 2, 5: 7, 6: 0, 7: 8, 8: 4, 9: 6, 10: 10, 11: 11}
+    with WorkerPool(1, _context, (), _sleep_then_echo, 30, 256) as pool:
+        order = [job[1] for _, job, _, _ in pool._run(jobs, window=4, cost=lambda job: cost[job[1]])]
+    # Never more than 4 places past the earliest unfinished job; the costliest allowed first.
+    assert order == [3, 1, 2, 0, 7, 5, 4, 9, 8, 6, 11, 10]
+    with WorkerPool(1, _context, (), _sleep_then_echo, 30, 256) as pool:
+        batches = list(pool.map_batches(jobs, 4, cost=lambda job: cost[job[1]]))
+    assert [sorted(j[1] for j, _ in b) for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.changes import ChangeLog, diff_tables
-from pipeline.tables import SCHEMAS, StagedWrite, read_table, to_arrow
+from pipeline.tables import SCHEMAS, StagedWrite, read_table, sorted_by, to_arrow
 
 DATA_TABLES = ("documents", "sections", "responsibilities", "quantities", "terms")
 READ_ROWS = 4096  # rows per slice read from a previous table
@@ -44,23 +44,23 @@ class _PreviousRows:
         if not path.exists():
             self._slices = iter(())
             return
-        pf = pq.ParquetFile(path)
-        ids = pf.read(columns=["doc_id"]).column(0).combine_chunks()
-        if len(ids) > 1 and not pc.all(pc.greater_equal(ids[1:], ids[:-1])).as_py():
-            # Written in another order (by an earlier version of the pipeline): sorted once, in memory.
+        if sorted_by(out, name) != "doc_id":
+            # Not written by a merge (an earlier version of the pipeline): sorted once, in memory.
             self._slices = iter([sort_by_doc(read_table(out, name))])
         else:
             self._slices = (pa.Table.from_batches([b]).cast(self.schema)
-                            for b in pf.iter_batches(batch_size=READ_ROWS))
+                            for b in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS))
 
     def until(self, last_id: Optional[str]) -> pa.Table:
         """The next rows, up to and including those of `last_id` (all that remain for None)."""
         parts = []
         while True:
-            if self._buf is None or not self._buf.num_rows:
+            while self._buf is None or not self._buf.num_rows:
                 self._buf = next(self._slices, None)
                 if self._buf is None:
                     break
+            if self._buf is None:
+                break
             ids = self._buf["doc_id"]
             if last_id is None or ids[-1].as_py() <= last_id:
                 parts.append(self._buf)
@@ -135,7 +135,7 @@ class Merge:
         for name in DATA_TABLES:
             self._flush(name)
             if name not in self.stage.staged():
-                self.stage.append(name, SCHEMAS[name].empty_table())
+                self.stage.append(name, SCHEMAS[name].empty_table(), sorted_by="doc_id")
         self.done = True
 
     def _with_run_id(self, name: str, table: Optional[pa.Table]) -> pa.Table:
@@ -162,5 +162,5 @@ class Merge:
 
     def _flush(self, name: str) -> None:
         if self.pending[name]:
-            self.stage.append(name, pa.concat_tables(self.pending[name]).combine_chunks())
+            self.stage.append(name, pa.concat_tables(self.pending[name]).combine_chunks(), sorted_by="doc_id")
             self.pending[name], self.pending_bytes[name] = [], 0

@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -202,18 +202,21 @@ class StagedWrite:
         if not self.done:
             self.abort()
 
-    def _writer(self, name: str) -> pq.ParquetWriter:
+    def _writer(self, name: str, sorted_by: Optional[str]) -> pq.ParquetWriter:
         if name not in self._writers:
-            self._writers[name] = pq.ParquetWriter(self.dir / f"{name}.parquet", _with_metadata(name),
-                                                   compression="zstd")
+            schema = _with_metadata(name)
+            if sorted_by:
+                schema = schema.with_metadata({**schema.metadata, b"sorted_by": sorted_by.encode()})
+            self._writers[name] = pq.ParquetWriter(self.dir / f"{name}.parquet", schema, compression="zstd")
         return self._writers[name]
 
-    def append(self, name: str, table: pa.Table) -> None:
-        """Add rows to table `name` (one or more row groups)."""
+    def append(self, name: str, table: pa.Table, sorted_by: Optional[str] = None) -> None:
+        """Add rows to table `name` (one or more row groups). `sorted_by`, given with the first
+        rows, is recorded in the file's metadata: the caller's promise of the rows' order."""
         schema = _with_metadata(name)
         if table.schema != schema:
             table = table.cast(SCHEMAS[name]).replace_schema_metadata(schema.metadata)
-        self._writer(name).write_table(table)
+        self._writer(name, sorted_by).write_table(table)
 
     def put(self, name: str, table: pa.Table) -> None:
         """Stage the whole of table `name`."""
@@ -283,3 +286,12 @@ def read_table(out: Path, name: str) -> pa.Table:
 def count_rows(out: Path, name: str) -> int:
     path = Path(out) / f"{name}.parquet"
     return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+
+
+def sorted_by(out: Path, name: str) -> Optional[str]:
+    """The column table `name` was written sorted by (see StagedWrite.append), if recorded."""
+    path = Path(out) / f"{name}.parquet"
+    if not path.exists():
+        return None
+    value = (pq.read_schema(path).metadata or {}).get(b"sorted_by")
+    return value.decode() if value else None

@@ -239,7 +239,10 @@ def test_each_file_stays_within_its_limit(run):
         if s.cpu_seconds is not None:
             assert s.cpu_seconds <= limit + 2 * POLL_SECONDS + 0.2, (path, s)
         if s.peak_rss_mb is not None and s.idle_rss_mb is not None:
-            assert s.peak_rss_mb <= s.idle_rss_mb + TEST_LIMITS["memory_limit_mb"] + 50, (path, s)
+            # The limit is on address space added after loading; pages already mapped then (the
+            # fork server's preloaded libraries, shared until touched) can still become resident
+            # during a worker's first job, so resident size gets a margin beyond the limit.
+            assert s.peak_rss_mb <= s.idle_rss_mb + TEST_LIMITS["memory_limit_mb"] + 128, (path, s)
     timeout = run.stats["bad/slow.pdf"]
     assert timeout.outcome == "timeout"
     # Stopped by its CPU limit, or (on a machine too loaded to give it the CPU) by the backstop.

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline import merge as merge_mod
 from pipeline.merge import DATA_TABLES, Merge
-from pipeline.tables import SCHEMAS, StagedWrite, read_table, to_arrow, write_tables
+from pipeline.tables import StagedWrite, read_table, sorted_by, to_arrow, write_tables
 from pipeline.workers import Failure, WorkerPool
 
 
@@ -76,6 +76,9 @@ def test_merge_in_slices_equals_the_in_memory_definition(tmp_path, monkeypatch, 
         m.finish()
         stage.commit()
 
+    # Written by the merge: marked sorted, so the next run streams it instead of sorting it.
+    assert all(sorted_by(tmp_path, name) == "doc_id" for name in DATA_TABLES)
+    assert sorted_by(tmp_path, "runs") is None
     expected = _expected(previous, _tables(new_docs, "new"), keep)
     for r in expected["documents"]:
         if r["doc_id"] in renamed:

@@ -1,12 +1,16 @@
 """Extraction speed, before vs after, side by side in one run; and a check that the rows are identical.
 
-    .venv/bin/python bench/extract_speed.py [--docs N] [--rounds R] [--baseline-ref REF]
+    .venv/bin/python bench/extract_speed.py [--docs N] [--mutants M] [--rounds R] [--baseline-ref REF]
 
-The baseline is the current tree with the extraction modules (sections, normalise, extract/*) taken
-from git `REF` (read with `git show`, nothing in the work tree changes), copied under bench/out/.
+The baseline is the current tree with the extraction modules (sections, normalise, document,
+extract/*) taken from git `REF` (read with `git show`, nothing in the work tree changes), copied
+under bench/out/; both use the current config/ (a rule edit changes rules_version in every row).
 Both trees run `document_rows` on the same inputs in alternating subprocesses (R rounds, best of
 each kept): the 5 seed texts (as tests/conftest.py builds them), the sample PDFs and DOCX as the
-readers parse them, N synthetic drafts (bench/corpus.py) and a 300-page PDF (`long`). The rows of both must be equal.
+readers parse them, N synthetic drafts (bench/corpus.py) and a 300-page PDF (`long`). The rows of
+both must be equal, and so must those of M `mutants` (randomly edited drafts: rule words and
+numerals inserted, characters deleted, paragraphs wrapped or joined, digits made full-width),
+which are compared but not timed.
 """
 from __future__ import annotations
 
@@ -24,8 +28,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
 OWNED = ["pipeline/extract/quantities.py", "pipeline/extract/responsibilities.py",
-         "pipeline/extract/metadata.py", "pipeline/sections.py", "pipeline/normalise.py"]
-BASELINE_REF = "cb8c4e9"  # the commit before the extraction speed work
+         "pipeline/extract/metadata.py", "pipeline/sections.py", "pipeline/normalise.py",
+         "pipeline/document.py"]
+# The commit before the second round of extraction speed work (the first started at cb8c4e9).
+BASELINE_REF = "6a32dfa"
 
 
 def baseline_tree(ref: str) -> Path:
@@ -40,9 +46,41 @@ def baseline_tree(ref: str) -> Path:
     return dest
 
 
-def build_inputs(n_docs: int) -> Path:
+# Characters the mutants insert: what the rules look at (numerals, units, brackets, quotes,
+# delimiters, role words, full-width forms, stray line breaks and the private-use blank).
+_MUTANT_ALPHABET = list("0123456789０１２５一二两三五十百千万亿年月日号元家个项%％.．,，。；;：:、（）()《》“”〔〕"
+                        "-—～至到以上下左右的和及与超过不少于最高约近每第大级\r \u3000\ue000牵头负责配合单位")
+_MUTANT_WORDS = ["（责任单位：市科学技术局）", "牵头单位：", "按职责分工负责", "会同", "到2025年，", "截至2021年底",
+                 "不超过", "以上", "百亿级", "1∶1配套", "“十四五”", "5G", "第3批", "有效期5年", "翻一番", "（一）",
+                 "1.", "专栏1 ", "附件", "百分之三十", "排在第一位的部门为牵头部门，下同", "等有关部门"]
+
+
+def mutate(text: str, rng) -> list[str]:
+    """`text` with random edits (characters and rule words inserted or deleted, paragraphs
+    joined or wrapped, digits made full-width), as paragraphs: equivalence off the beaten track."""
+    chars = list(text)
+    for _ in range(rng.randint(5, 60)):
+        i = rng.randrange(len(chars) + 1)
+        r = rng.random()
+        if r < 0.35:
+            chars.insert(i, rng.choice(_MUTANT_ALPHABET))
+        elif r < 0.5:
+            chars[i:i] = list(rng.choice(_MUTANT_WORDS))
+        elif r < 0.7 and i < len(chars):
+            del chars[i:i + rng.randint(1, 4)]
+        elif r < 0.85:
+            chars.insert(i, "\n")  # a wrap
+        elif i < len(chars) and chars[i] == "\n":
+            del chars[i]  # two paragraphs joined
+    out = "".join(chars)
+    if rng.random() < 0.3:
+        out = out.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789" if rng.random() < 0.5})
+    return out.split("\n")
+
+
+def build_inputs(n_docs: int, n_mutants: int = 0) -> Path:
     """Pickled ParsedText fields of every input document (built once with the current tree)."""
-    path = OUT / f"extract_inputs_{n_docs}.pkl"
+    path = OUT / (f"extract_inputs_{n_docs}.pkl" if not n_mutants else f"extract_inputs_{n_docs}_m{n_mutants}.pkl")
     if path.exists():
         return path
     sys.path.insert(0, str(ROOT))
@@ -64,6 +102,14 @@ def build_inputs(n_docs: int) -> Path:
         docs.append(("synthetic", p.name, parse_file(p, "text", ReaderOptions())))
     long_pdf = build_long_pdf(OUT / "corpus", 300)
     docs.append(("long", long_pdf.name, parse_file(long_pdf, "pdf", ReaderOptions(pdf_backend="pypdfium2"))))
+    import random
+    bases = [d for k, _, d in docs if k in ("seed", "synthetic", "pdf", "docx")]
+    for i in range(n_mutants):
+        rng = random.Random(f"mutant:{i}")
+        base = rng.choice(bases)
+        paras = [Para(x, page=(k // 20 + 1) if rng.random() < 0.5 else None)
+                 for k, x in enumerate(mutate(base.text, rng))]
+        docs.append(("mutant", f"m{i:05d}", paras_to_text(paras, "text", "test")))
     with open(path, "wb") as fh:
         pickle.dump([(k, n, d.__dict__) for k, n, d in docs], fh)
     return path
@@ -96,8 +142,8 @@ def worker(inputs: Path, rows_out: Path, reps: int) -> None:
         return best
 
     res = {}
-    for kind in ("seed", "synthetic", "long", "all"):
-        sub = [(s, d) for s, (k, _, d) in zip(srcs, docs) if kind == "all" or k == kind]
+    for kind in ("seed", "synthetic", "long", "all"):  # mutants: compared, not timed
+        sub = [(s, d) for s, (k, _, d) in zip(srcs, docs) if (kind == "all" and k != "mutant") or k == kind]
         res[kind] = {"n": len(sub), "bytes": sum(len(d.text.encode()) for _, d in sub),
                      "seconds": timed(lambda x: document_rows(x[0], x[1], rules), sub)}
     # per stage, on the seeds
@@ -188,10 +234,11 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=300, help="synthetic drafts besides the samples")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--mutants", type=int, default=0, help="randomly edited drafts, compared only")
     ap.add_argument("--baseline-ref", default=BASELINE_REF)
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    inputs = build_inputs(a.docs)
+    inputs = build_inputs(a.docs, a.mutants)
     res = compare(inputs, a.rounds, a.reps, a.baseline_ref)
     print(report(res))
     if not res["identical"]:

@@ -11,6 +11,7 @@ are computed separately (pipeline/terms.py) so that they can be cached across ru
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from dataclasses import dataclass, field, fields
 
 from pipeline.extract.metadata import text_to_metadata
@@ -44,12 +45,20 @@ class DocRows:
 
 
 def _fields(record) -> dict:
-    """A flat record's fields (dataclasses.asdict deep-copies every value: 4x slower here)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    """A flat record's fields, in order (dataclasses.asdict deep-copies every value: 4x slower here).
+    The records are plain dataclasses whose instance dict is exactly their fields."""
+    d = record.__dict__.copy()
+    if len(d) != len(record.__dataclass_fields__):  # something else was stored on it
+        d = {f.name: getattr(record, f.name) for f in fields(record)}
+    return d
 
 
-def _page_range(parsed: ParsedText, start: int, end: int) -> tuple:
-    return parsed.page_at(start), parsed.page_at(max(start, end - 1))
+def _page_finder(parsed: ParsedText):
+    """`parsed.page_at` as a closure over its lists (it is called for every row)."""
+    starts, pages = parsed.para_starts, parsed.para_pages
+    if not pages:
+        return lambda offset: None
+    return lambda offset: pages[max(bisect_right(starts, offset) - 1, 0)]
 
 
 def document_rows(src: Source, parsed: ParsedText, rules: RuleSet) -> DocRows:
@@ -59,6 +68,7 @@ def document_rows(src: Source, parsed: ParsedText, rules: RuleSet) -> DocRows:
     meta = text_to_metadata(parsed, sections, rules["metadata.yaml"])
     resps = sections_to_responsibilities(parsed, sections, rules["responsibilities.yaml"])
     qtys = sections_to_quantities(parsed, sections, meta, rules["quantities.yaml"])
+    page_at = _page_finder(parsed)
 
     date = dt.date.fromisoformat(meta.date) if meta.date else None
     documents = [{
@@ -72,19 +82,25 @@ def document_rows(src: Source, parsed: ParsedText, rules: RuleSet) -> DocRows:
     text = parsed.text
     secs = []
     for s in sections:
-        p0, p1 = _page_range(parsed, s.start, s.end)
+        start, end = s.start, s.end
         secs.append({
             "doc_id": doc_id, "section_id": s.section_id, "parent_id": s.parent_id,
             "ordinal": s.ordinal, "path": s.path, "level": s.level, "kind": s.kind,
             "family": s.family, "label": s.label, "heading": s.heading,
-            "text": text[s.body_start:s.own_end].strip(), "start": s.start,
-            "body_start": s.body_start, "own_end": s.own_end, "end": s.end,
-            "page_start": p0, "page_end": p1, "rules_version": rv,
+            "text": text[s.body_start:s.own_end].strip(), "start": start,
+            "body_start": s.body_start, "own_end": s.own_end, "end": end,
+            "page_start": page_at(start), "page_end": page_at(max(start, end - 1)), "rules_version": rv,
         })
-    resp_rows = [{**_fields(r), "doc_id": doc_id, "page": parsed.page_at(r.start), "rules_version": rv}
-                 for r in resps]
-    qty_rows = [{**_fields(q), "doc_id": doc_id, "page": parsed.page_at(q.start), "rules_version": rv}
-                for q in qtys]
+    resp_rows = []
+    for r in resps:
+        row = _fields(r)
+        row["doc_id"], row["page"], row["rules_version"] = doc_id, page_at(r.start), rv
+        resp_rows.append(row)
+    qty_rows = []
+    for q in qtys:
+        row = _fields(q)
+        row["doc_id"], row["page"], row["rules_version"] = doc_id, page_at(q.start), rv
+        qty_rows.append(row)
     return DocRows({"documents": documents, "sections": secs,
                     "responsibilities": resp_rows, "quantities": qty_rows})
 

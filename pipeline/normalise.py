@@ -4,13 +4,24 @@ The normalised text is what analysts see and what every offset points into: one 
 line, conversion artefacts removed (`[bookmark: _Hlk…]` from Word exports, markdown `#` heading
 marks and `**` emphasis), surrounding whitespace (including the full-width space U+3000 used for
 indentation) trimmed, empty paragraphs dropped. Characters inside a paragraph are kept as written.
+
+Also here, shared by the extractors: flattened views of the text (`flatten`, `FlatText`: the text
+without line breaks, with the way back to offsets) and the pre-filters that skip a rule pattern on
+a text it cannot match, all derived from the patterns themselves (rules stay data in config/):
+- `may_match` / `quick_check`: one scan of the text for a few characters every match needs;
+- `Screen`: one look at a text decides a whole list of rules (set tests on the characters found);
+- `first_chars`: the characters a match can start with (which paragraphs can be headings);
+- `pair_check`: two characters every match holds side by side (a numeral directly before a unit).
+Each is conservative (a construct it does not understand means "no test"), and
+tests/test_prefilter.py checks that none ever rejects a text its pattern matches.
 """
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from functools import lru_cache
-from typing import Optional
+from functools import lru_cache, reduce
+from operator import or_
+from typing import NamedTuple, Optional
 
 import regex
 
@@ -63,17 +74,16 @@ def paras_to_text(paras: list[Para], parser: str, parser_version: str) -> Parsed
 # ---------------------------------------------------------------------------------------------
 # Flattened views of the normalised text (extractors match across line breaks)
 
-_LINES = {"\n": regex.compile(r"[^\n]+"), "\r\n": regex.compile(r"[^\r\n]+")}
-
 
 class OffsetMap:
     """`m[i]` = offset in the text of character `i` of a flattened slice; kept as runs, not per
-    character, so building it costs one entry per line, not one per character."""
+    character, so building it costs one entry per line, not one per character. A map of a part of
+    a flattened text shares the whole text's runs (`base` = where the part starts in the whole)."""
 
-    __slots__ = ("_flat", "_text", "_len")
+    __slots__ = ("_flat", "_text", "_len", "_base")
 
-    def __init__(self, flat_starts: list[int], text_starts: list[int], length: int):
-        self._flat, self._text, self._len = flat_starts, text_starts, length
+    def __init__(self, flat_starts: list[int], text_starts: list[int], length: int, base: int = 0):
+        self._flat, self._text, self._len, self._base = flat_starts, text_starts, length, base
 
     def __len__(self) -> int:
         return self._len
@@ -83,6 +93,7 @@ class OffsetMap:
             i += self._len
         if not 0 <= i < self._len:
             raise IndexError("offset map index out of range")
+        i += self._base
         k = bisect_right(self._flat, i) - 1
         return self._text[k] + i - self._flat[k]
 
@@ -95,19 +106,57 @@ def flatten(text: str, start: int, end: int, breaks: str = "\n") -> tuple[str, O
     seg = text[start:end]
     if not any(b in seg for b in breaks):
         return seg, OffsetMap([0], [start], len(seg))
-    flat_starts, text_starts, parts = [], [], []
-    n = 0
-    for m in _LINES[breaks].finditer(seg):
-        flat_starts.append(n)
-        text_starts.append(start + m.start())
-        s = m.group()
-        parts.append(s)
-        n += len(s)
-    return "".join(parts), OffsetMap(flat_starts, text_starts, n)
+    pieces = seg.split(breaks[0])  # each piece but the last is followed by one break character
+    for b in breaks[1:]:
+        if b in seg:
+            pieces = [q for p in pieces for q in p.split(b)]
+    flat_starts, text_starts = [], []
+    n, pos = 0, start
+    for q in pieces:
+        if q:
+            flat_starts.append(n)
+            text_starts.append(pos)
+            n += len(q)
+        pos += len(q) + 1
+    return "".join(pieces), OffsetMap(flat_starts, text_starts, n)
+
+
+class FlatText:
+    """A whole text flattened once (`flatten(text, 0, len(text), breaks)`), so that the flattened
+    form of any part of it is a slice: `cut(a, b)` == `flatten(text, a, b, breaks)`, without
+    scanning the part again (removing characters commutes with slicing)."""
+
+    __slots__ = ("flat", "offsets", "_flat_starts", "_text_starts", "_ends")
+
+    def __init__(self, text: str, breaks: str = "\n"):
+        self.flat, self.offsets = flatten(text, 0, len(text), breaks)
+        self._flat_starts, self._text_starts = self.offsets._flat, self.offsets._text
+        n = len(self._flat_starts)
+        # run k covers text[_text_starts[k] : _text_starts[k] + run length]
+        self._ends = [self._flat_starts[k + 1] if k + 1 < n else len(self.flat) for k in range(n)]
+
+    def index(self, x: int) -> int:
+        """How many kept characters stand before text offset `x`."""
+        k = bisect_right(self._text_starts, x) - 1
+        if k < 0:
+            return 0
+        return min(self._flat_starts[k] + x - self._text_starts[k], self._ends[k])
+
+    def span(self, a: int, b: int) -> tuple[int, int]:
+        """`(index(a), index(b))`, never reversed."""
+        lo = self.index(a)
+        return lo, max(lo, self.index(b))
+
+    def cut(self, a: int, b: int) -> tuple[str, OffsetMap]:
+        return self.part(*self.span(a, b))
+
+    def part(self, lo: int, hi: int) -> tuple[str, OffsetMap]:
+        """`flat[lo:hi]` and its offset map."""
+        return self.flat[lo:hi], OffsetMap(self._flat_starts, self._text_starts, hi - lo, lo)
 
 
 # ---------------------------------------------------------------------------------------------
-# Fast rejection for rule patterns
+# Fast rejection for rule patterns: what characters every match needs
 #
 # Most rule patterns need particular characters somewhere in a match (`级` for 百亿级, a digit and
 # a unit for 550亿元, `：` for 责任单位：). Scanning a short text for a few characters is far cheaper
@@ -274,8 +323,13 @@ def _alternatives(p: str, i: int) -> tuple[list[list[frozenset]], int]:
                 if kind == "group" and inner and all(inner):
                     if len(inner) == 1:
                         req = inner[0]
-                    else:  # one set per alternative, the smallest; their union is needed
-                        req = [frozenset().union(*(min(a, key=len) for a in inner))]
+                    else:
+                        # Any one set of each alternative: their union is needed (a match goes
+                        # through one alternative). Taken by rank: the smallest of each, then
+                        # the second smallest of each, … (three unions at most).
+                        ranked = [sorted(set(a), key=lambda x: (len(x), sorted(x))) for a in inner]
+                        req = [frozenset().union(*(a[min(k, len(a) - 1)] for a in ranked))
+                               for k in range(min(3, max(len(a) for a in ranked)))]
         elif c == "[":
             s, i = _class_chars(p, i)
             req = [s] if s else []
@@ -297,17 +351,25 @@ def _alternatives(p: str, i: int) -> tuple[list[list[frozenset]], int]:
 
 
 @lru_cache(maxsize=None)
-def pattern_needs(pattern: str) -> Optional[tuple[tuple[frozenset, ...], ...]]:
-    """For each top-level alternative of `pattern`, character sets that every match holds a
-    character of; None when some alternative needs nothing known (or the pattern is not understood)."""
+def pattern_requirements(pattern: str) -> Optional[tuple[tuple[frozenset, ...], ...]]:
+    """For each top-level alternative of `pattern`, every character set the analysis found that
+    each match holds a character of (distinct, smallest first); None when some alternative needs
+    nothing known (or the pattern is not understood)."""
     try:
         alts, end = _alternatives(pattern, 0)
     except (_Unsupported, IndexError, ValueError):
         return None
     if end != len(pattern) or not alts or not all(alts):
         return None
-    # the two rarest-looking sets (fewest characters) per alternative are enough to reject most texts
-    return tuple(tuple(sorted(set(a), key=lambda s: (len(s), sorted(s)))[:3]) for a in alts)
+    return tuple(tuple(sorted(set(a), key=lambda s: (len(s), sorted(s)))) for a in alts)
+
+
+@lru_cache(maxsize=None)
+def pattern_needs(pattern: str) -> Optional[tuple[tuple[frozenset, ...], ...]]:
+    """`pattern_requirements`, the three rarest-looking sets (fewest characters) per alternative:
+    enough to reject most texts."""
+    req = pattern_requirements(pattern)
+    return None if req is None else tuple(alt[:3] for alt in req)
 
 
 _MAX_CHECK = 24  # characters of the one set tested before a pattern is run
@@ -326,24 +388,41 @@ def quick_check(pattern: str):
     return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]").search
 
 
+_RULE_CHECKS: dict[int, tuple] = {}
+
+
+def _rule_check(rule):
+    """(quick_check of the rule's pattern, its compiled pattern), looked up once per rule object."""
+    hit = _RULE_CHECKS.get(id(rule))
+    if hit is None or hit[0] is not rule:
+        if len(_RULE_CHECKS) > 4096:  # rule files reloaded many times: forget the old rules
+            _RULE_CHECKS.clear()
+        hit = _RULE_CHECKS[id(rule)] = (rule, quick_check(rule.pattern), rule.rx)
+    return hit[1], hit[2]
+
+
 def finditer(rule, text: str):
     """`rule.rx.finditer(text)`, or nothing when `text` fails the rule's quick_check."""
-    check = quick_check(rule.pattern)
-    return rule.rx.finditer(text) if check is None or check(text) is not None else ()
+    check, rx = _rule_check(rule)
+    return rx.finditer(text) if check is None or check(text) is not None else ()
 
 
 def runnable(rules, text: str) -> list:
-    """The `rules` (in order) whose quick_check `text` passes; each distinct check runs once."""
+    """The `rules` (in order) whose quick_check `text` passes, and then their pair_check (if
+    any); each distinct check runs once."""
     seen: dict = {}
     out = []
     for r in rules:
-        check = quick_check(r.pattern)
-        if check is None:
-            out.append(r)
-            continue
-        ok = seen.get(check.__self__)
-        if ok is None:
-            ok = seen[check.__self__] = check(text) is not None
+        ok = True
+        for check in (quick_check(r.pattern), pair_check(r.pattern)):
+            if check is None:
+                continue
+            hit = seen.get(check)
+            if hit is None:
+                hit = seen[check] = check(text) is not None
+            if not hit:
+                ok = False
+                break
         if ok:
             out.append(r)
     return out
@@ -351,11 +430,401 @@ def runnable(rules, text: str) -> list:
 
 def search(rule, text: str):
     """`rule.rx.search(text)`, or None at once when `text` fails the rule's quick_check."""
-    check = quick_check(rule.pattern)
-    return rule.rx.search(text) if check is None or check(text) is not None else None
+    check, rx = _rule_check(rule)
+    return rx.search(text) if check is None or check(text) is not None else None
 
 
 def may_match(pattern: str, text: str) -> bool:
     """False only when `pattern` cannot match anywhere in `text` (see quick_check)."""
     check = quick_check(pattern)
     return check is None or check(text) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Screens: which rules of a list can match a text, from one look at the text
+#
+# `quick_check` costs a scan of the text per rule. A `Screen` looks once at a text for the
+# characters that any of its rules needs (one `re.findall` of their union: the few "signal"
+# characters a text holds), then decides each rule with set tests - every set of one of the
+# rule's alternatives must meet the characters found. Sound for the same reason as quick_check
+# (pattern_requirements), and stronger: every required set is tested, not one. Sets wider than
+# _MAX_SIGNAL characters are left out (fewer tests, never a wrong rejection).
+
+_MAX_SIGNAL = 256
+
+
+class Screen:
+    """The rules of `rules` that can match a text: `screen.select(screen.look(text))`.
+
+    `look(text)` is a bit mask of the required character sets the text meets (bit k: set k);
+    it is also valid for any text whose characters are among those of `text` (a part of it, or
+    it with characters blanked to one no rule needs: then fewer sets are met, never more), which
+    lets one look at a section decide for its windows too. Which rules pass is cached per mask."""
+
+    def __init__(self, rules):
+        self.rules = list(rules)
+        sets: dict[frozenset, int] = {}  # each distinct required set → its bit
+        tests: list = []
+        for r in self.rules:
+            req = pattern_requirements(r.pattern)
+            alts = None if req is None else tuple(tuple(x for x in alt if len(x) <= _MAX_SIGNAL) for alt in req)
+            if alts is None or not all(alts):
+                tests.append(None)  # no test: always run
+                continue
+            masks = []
+            for alt in alts:
+                m = 0
+                for x in alt:
+                    m |= sets.setdefault(x, 1 << len(sets))
+                masks.append(m)
+            tests.append(tuple(masks))
+        self._tests = tests
+        self._char_bits: dict[str, int] = {}
+        for x, bit in sets.items():
+            for c in x:
+                self._char_bits[c] = self._char_bits.get(c, 0) | bit
+        self.alphabet = frozenset(self._char_bits)
+        self._findall = (re.compile("[" + "".join(re.escape(c) for c in sorted(self.alphabet)) + "]").findall
+                         if self.alphabet else None)
+        self._allowed: dict[int, tuple[bool, ...]] = {}
+        self._ids: dict[int, frozenset] = {}
+        # A rule passes only if the text holds a character of the first (smallest) set of one of
+        # its alternatives: one search for the union of those rules out every rule at once.
+        if tests and all(t is not None for t in tests):
+            first = set()
+            for r in self.rules:
+                for alt in pattern_requirements(r.pattern):
+                    first |= next(x for x in alt if len(x) <= _MAX_SIGNAL)
+            self._any = re.compile("[" + "".join(re.escape(c) for c in sorted(first)) + "]").search
+        else:
+            self._any = None  # some rule is always run
+
+    def any_possible(self, text: str) -> bool:
+        """False when no rule of the screen can match `text` (one class search); else True."""
+        return self._any is None or self._any(text) is not None
+
+    def look(self, text: str) -> int:
+        """The required sets `text` meets, as a bit mask."""
+        if self._findall is None:
+            return 0
+        return reduce(or_, map(self._char_bits.__getitem__, set(self._findall(text))), 0)
+
+    def char_bits(self, c: str) -> int:
+        """The bits a text holding the character `c` meets (0 when no rule needs it)."""
+        return self._char_bits.get(c, 0)
+
+    def allowed(self, bits: int) -> tuple[bool, ...]:
+        """For each rule, whether it may match a text that meets `bits`."""
+        out = self._allowed.get(bits)
+        if out is None:
+            if len(self._allowed) > 65536:
+                self._allowed.clear()
+            out = self._allowed[bits] = tuple(
+                t is None or any(bits & m == m for m in t) for t in self._tests)
+        return out
+
+    def ids(self, bits: int) -> frozenset:
+        """The `id()` of each rule that may match a text that meets `bits`."""
+        out = self._ids.get(bits)
+        if out is None:
+            if len(self._ids) > 65536:
+                self._ids.clear()
+            out = self._ids[bits] = frozenset(id(r) for r, ok in zip(self.rules, self.allowed(bits)) if ok)
+        return out
+
+    def select(self, bits: int) -> list:
+        """The rules (in order) that may match a text that meets `bits`."""
+        return [r for r, ok in zip(self.rules, self.allowed(bits)) if ok]
+
+
+_SCREENS: dict[int, tuple] = {}
+
+
+def screen(rules) -> Screen:
+    """The Screen of a rule list (built once per list object)."""
+    hit = _SCREENS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    sc = Screen(rules)
+    if len(_SCREENS) > 256:  # rule files reloaded many times: forget the old lists
+        _SCREENS.clear()
+    _SCREENS[id(rules)] = (rules, sc)
+    return sc
+
+
+# ---------------------------------------------------------------------------------------------
+# First characters: where a match can start
+
+
+def _first_of_seq(p: str, i: int) -> tuple[Optional[set], bool, int]:
+    """From p[i] to the closing ")" or "|": (the characters a match of the sequence can start
+    with, or None when unknown; whether it can match the empty string; end)."""
+    first: set = set()
+    while i < len(p) and p[i] not in "|)":
+        c = p[i]
+        item: Optional[set]
+        empty = False  # the item can match the empty string
+        if c == "(":
+            if p.startswith(("(?:", "(?>"), i):
+                j = i + 3
+            elif p.startswith(("(?P<", "(?<"), i) and not p.startswith(("(?<=", "(?<!"), i):
+                k = p.find(">", i)
+                if k < 0:
+                    return None, True, i
+                j = k + 1
+            elif p.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
+                # zero-width: consumes nothing; skip it (fewer constraints, still sound)
+                _, _, j = _first_of_alts(p, i + (3 if p[i + 2] in "=!" else 4))
+                if j >= len(p) or p[j] != ")":
+                    return None, True, i
+                i = j + 1
+                _, i = _quantifier(p, i)
+                continue
+            elif p.startswith("(?", i):
+                return None, True, i  # flags, recursion, conditionals …: not analysed
+            else:
+                j = i + 1
+            item, empty, j = _first_of_alts(p, j)
+            if j >= len(p) or p[j] != ")":
+                return None, True, i
+            i = j + 1
+        elif c == "[":
+            cs, i = _class_chars(p, i)
+            if cs is None:
+                return None, True, i
+            item = set(cs)
+        elif c == "\\":
+            if i + 1 < len(p) and p[i + 1] in "bBAZmM":
+                i += 2
+                _, i = _quantifier(p, i)
+                continue  # zero-width
+            cs, i = _skip_escape(p, i)
+            if cs is None:
+                return None, True, i  # a class, a reference …
+            item = set(cs)
+        elif c in "^$":
+            i += 1
+            _, i = _quantifier(p, i)
+            continue
+        elif c == ".":
+            return None, True, i
+        elif c in "?*+{":
+            return None, True, i
+        else:
+            item = {c}
+            i += 1
+        lo, i = _quantifier(p, i)
+        if item is None:
+            return None, True, i
+        first |= item
+        if lo >= 1 and not empty:
+            return first, False, _skip_seq(p, i)
+    return first, True, i
+
+
+def _skip_seq(p: str, i: int) -> int:
+    """Index of the "|" or ")" that ends the sequence at p[i] (nested groups and sets skipped)."""
+    depth = 0
+    while i < len(p):
+        c = p[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            _, i = _class_chars(p, i)
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            if depth == 0:
+                return i
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return i
+        i += 1
+    return i
+
+
+def _first_of_alts(p: str, i: int) -> tuple[Optional[set], bool, int]:
+    first: set = set()
+    empty = False
+    while True:
+        f, e, i = _first_of_seq(p, i)
+        if f is None:
+            return None, True, i
+        first |= f
+        empty = empty or e
+        if i < len(p) and p[i] == "|":
+            i += 1
+            continue
+        return first, empty, i
+
+
+@lru_cache(maxsize=None)
+def first_chars(pattern: str) -> Optional[frozenset]:
+    """The characters the first character of every match of `pattern` is one of; None when the
+    pattern can match the empty string or is not understood (then no position is ruled out)."""
+    try:
+        first, empty, end = _first_of_alts(pattern, 0)
+    except (_Unsupported, IndexError, ValueError):
+        return None
+    if first is None or empty or end != len(pattern) or not first:
+        return None
+    return frozenset(first)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adjacent characters: a stronger test for a few broad rules
+#
+# A Screen knows which characters a text holds, not where. A pattern such as
+# `(?P<num>[一二三…]+)(?P<unit>个|家|…)` holds a numeral and a unit somewhere in most sections of a
+# draft, but a numeral directly followed by a unit far less often. `pair_check` finds, for each
+# alternative of a pattern, two consecutive items that consume at least one character each (zero-
+# width assertions between them consume nothing), and tests that the text holds a character of the
+# first item's last characters directly followed by one of the second's first characters.
+
+
+class _Item(NamedTuple):
+    first: Optional[frozenset]  # characters a match of the item starts with (None: unknown)
+    last: Optional[frozenset]  # … ends with
+    empty: bool  # it can match the empty string
+    zero: bool  # a zero-width assertion
+
+
+_UNKNOWN = _Item(None, None, True, False)
+
+
+def _seq_items(p: str, i: int) -> tuple[list[list[_Item]], int]:
+    """From p[i] to the closing ")" (or the end): the items of each alternative."""
+    alts: list[list[_Item]] = []
+    items: list[_Item] = []
+    while i < len(p):
+        c = p[i]
+        if c == "|":
+            alts.append(items)
+            items = []
+            i += 1
+            continue
+        if c == ")":
+            break
+        if c == "(":
+            zero = p.startswith(("(?=", "(?!", "(?<=", "(?<!"), i)
+            if zero:
+                j = i + (3 if p[i + 2] in "=!" else 4)
+            elif p.startswith(("(?:", "(?>"), i):
+                j = i + 3
+            elif p.startswith(("(?P<", "(?<"), i):
+                k = p.find(">", i)
+                if k < 0:
+                    raise _Unsupported("unterminated group name")
+                j = k + 1
+            elif p.startswith("(?", i):
+                raise _Unsupported("flags, recursion …")
+            else:
+                j = i + 1
+            inner, j = _seq_items(p, j)
+            if j >= len(p) or p[j] != ")":
+                raise _Unsupported("unbalanced parenthesis")
+            i = j + 1
+            if zero:
+                item = _Item(frozenset(), frozenset(), True, True)
+            else:
+                item = _group_item(inner)
+        elif c == "[":
+            cs, i = _class_chars(p, i)
+            item = _Item(cs, cs, False, False) if cs else _Item(None, None, False, False)
+        elif c == "\\":
+            if i + 1 < len(p) and p[i + 1] in "bBAZmM":
+                i += 2
+                item = _Item(frozenset(), frozenset(), True, True)
+            else:
+                cs, i = _skip_escape(p, i)
+                item = _Item(cs, cs, False, False) if cs else _UNKNOWN
+        elif c in "^$":
+            i += 1
+            item = _Item(frozenset(), frozenset(), True, True)
+        elif c == ".":
+            i += 1
+            item = _Item(None, None, False, False)
+        elif c in "?*+{":
+            raise _Unsupported("repeat without an item")
+        else:
+            i += 1
+            item = _Item(frozenset(c), frozenset(c), False, False)
+        lo, i = _quantifier(p, i)
+        if lo == 0 and not item.zero:
+            item = item._replace(empty=True)
+        items.append(item)
+    alts.append(items)
+    return alts, i
+
+
+def _group_item(alts: list[list[_Item]]) -> _Item:
+    firsts: Optional[set] = set()
+    lasts: Optional[set] = set()
+    empty = False
+    for items in alts:
+        f, fe = _edge(items, "first")
+        la, _ = _edge(list(reversed(items)), "last")
+        firsts = None if f is None or firsts is None else firsts | f
+        lasts = None if la is None or lasts is None else lasts | la
+        empty = empty or fe or f is None
+    return _Item(None if firsts is None else frozenset(firsts), None if lasts is None else frozenset(lasts),
+                 empty, False)
+
+
+def _edge(items: list[_Item], side: str) -> tuple[Optional[set], bool]:
+    """Characters the sequence starts (or, reversed, ends) with, and whether it can be empty."""
+    out: set = set()
+    for it in items:
+        if it.zero:
+            continue
+        chars = getattr(it, side)
+        if chars is None:
+            return None, True
+        out |= chars
+        if not it.empty:
+            return out, False
+    return out, True
+
+
+@lru_cache(maxsize=None)
+def pattern_pairs(pattern: str) -> Optional[tuple[tuple[frozenset, frozenset], ...]]:
+    """For each top-level alternative, one pair (A, B): every match holds a character of A
+    directly followed by one of B. None when some alternative has no such pair known."""
+    try:
+        alts, end = _seq_items(pattern, 0)
+    except (_Unsupported, IndexError, ValueError):
+        return None
+    if end != len(pattern):
+        return None
+    out = []
+    for items in alts:
+        solid = [it for it in items if not it.zero]
+        best = None
+        for x, y in zip(solid, solid[1:]):
+            if x.empty or y.empty or not x.last or not y.first:
+                continue
+            if len(x.last) > _MAX_CLASS or len(y.first) > _MAX_CLASS:
+                continue
+            key = min(len(x.last), len(y.first))
+            if best is None or key < best[0]:
+                best = (key, (x.last, y.first))
+        if best is None:
+            return None
+        out.append(best[1])
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def pair_check(pattern: str):
+    """A test a text must pass for `pattern` to match in it (see pattern_pairs), or None."""
+    pairs = pattern_pairs(pattern)
+    if pairs is None:
+        return None
+
+    def cls(chars: frozenset) -> str:
+        return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+    rx = re.compile("|".join(f"{cls(a)}{cls(b)}" for a, b in pairs))
+    return rx.search

@@ -25,6 +25,7 @@ import cn2an
 from pydantic import field_validator
 
 from pipeline.model import ParsedText, Section
+from pipeline.normalise import first_chars
 from pipeline.rules import Rule, RuleFile
 
 
@@ -79,14 +80,49 @@ def path_part(label: str) -> str:
     return s.rstrip("、.．：:")
 
 
+_FAMILIES_BY_CHAR: dict[int, tuple] = {}
+
+
+def _families_by_char(rules: SectionRules) -> tuple[Optional[dict], list[Family]]:
+    """For each character a heading can start with, the families (in order) whose matches can
+    start with it (normalise.first_chars); (None, families) when some family's are not known:
+    then every paragraph tries every family."""
+    hit = _FAMILIES_BY_CHAR.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    by_char: Optional[dict] = {}
+    firsts = [first_chars(f.pattern) for f in rules.families]
+    if any(fc is None for fc in firsts):
+        by_char = None
+    else:
+        for fam, fc in zip(rules.families, firsts):
+            for c in fc:
+                by_char.setdefault(c, []).append(fam)
+    out = (by_char, list(rules.families))
+    if len(_FAMILIES_BY_CHAR) > 64:
+        _FAMILIES_BY_CHAR.clear()
+    _FAMILIES_BY_CHAR[id(rules)] = (rules, out)
+    return out
+
+
 def _find_candidates(parsed: ParsedText, rules: SectionRules) -> list[_Candidate]:
     text = parsed.text
     starts = parsed.para_starts
+    by_char, families = _families_by_char(rules)
+    n_text = len(text)
+    n_paras = len(starts)
     out = []
     for i, st in enumerate(starts):
-        en = starts[i + 1] - 1 if i + 1 < len(starts) else len(text)
+        if by_char is not None:
+            # A paragraph whose first character starts no family's match is body text: most are.
+            fams = by_char.get(text[st]) if st < n_text else None
+            if fams is None:
+                continue
+        else:
+            fams = families
+        en = starts[i + 1] - 1 if i + 1 < n_paras else n_text
         para = text[st:en]
-        for fam in rules.families:
+        for fam in fams:
             m = fam.rx.match(para)
             if m:
                 rest = para[m.end("label"):]

@@ -28,12 +28,20 @@ Invariants:
   plan period); funding only a year written in its own sentence.
 - `section_id` is the innermost section whose own text holds the figure (`section_at`), None in
   the preamble.
+
+How it runs (the output does not depend on any of this): the text is flattened and put in
+half-width form once, each section's chunk being a slice of it. One look at a chunk (a
+normalise.Screen over the exclusions, year masks, years and figures) says which of those rules can
+match in it; a chunk where no figure rule can (nor, for the broad `chinese`, a numeral directly
+before a unit: normalise.pair_check) is neither masked nor scanned, and a chunk's year marks are
+read only when a figure asks for them.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, Literal, NamedTuple, Optional
 
@@ -42,7 +50,7 @@ import regex
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipeline.model import DocumentMeta, ParsedText, Quantity, Section
-from pipeline.normalise import OffsetMap, flatten, runnable, search
+from pipeline.normalise import FlatText, OffsetMap, Screen, may_match, pair_check, pattern_pairs, screen, search
 from pipeline.rules import Rule, RuleFile
 from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
@@ -59,7 +67,8 @@ METRIC_MAX = 24
 # one, so offsets hold): ２０２５年 is a year like 2025年. Other characters are matched as written.
 HALF_WIDTH = str.maketrans({chr(c): chr(c - 0xFEE0) for c in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B),
                                                             *range(0xFF41, 0xFF5B), 0xFF05, 0xFF0E)})
-_FULL_WIDTH = regex.compile("[" + "".join(regex.escape(chr(c)) for c in HALF_WIDTH) + "]")
+# (plain character classes are scanned with `re`: several times faster than `regex` for them)
+_FULL_WIDTH = re.compile("[" + "".join(re.escape(chr(c)) for c in HALF_WIDTH) + "]")
 # Fixed patterns of this module, compiled once (regex's own pattern cache costs a lookup per call).
 _CLAUSE_CUT = regex.compile(r"[，,：:]")
 _ITEM_CUT = regex.compile(r"、|(?<!及)和|以及")
@@ -193,16 +202,51 @@ class YearMark(NamedTuple):
     role: str  # target | baseline | plain | reference
 
 
-@dataclass
 class _Chunk:
-    """A section's own text (or the preamble) with line breaks removed."""
+    """A section's own text (or the preamble) with line breaks removed.
 
-    section: Optional[Section]
-    flat: str  # text without "\n", as written
-    offsets: OffsetMap  # offsets[i] = offset in parsed.text of flat[i]
-    masked: str = ""  # flat in half-width form (HALF_WIDTH), excluded spans blanked
-    marks: list[YearMark] = field(default_factory=list)
-    mark_pos: Optional[list[int]] = None  # [m.pos for m in marks], for bisection
+    `masked` and `marks` are worked out on first use: a chunk in which no figure rule can match
+    is never masked, and the year marks of a chunk are read only when a figure in it, or in a
+    section below it, asks for them."""
+
+    __slots__ = ("section", "flat", "offsets", "half", "bits", "_rules", "_masked", "_marks", "mark_pos",
+                 "heading_flags")
+
+    def __init__(self, section: Optional[Section], flat: str, offsets: OffsetMap, half: Optional[str] = None,
+                 rules: Optional[QuantityRules] = None):
+        self.section = section
+        self.flat = flat  # text without line breaks, as written
+        self.offsets = offsets  # offsets[i] = offset in parsed.text of flat[i]
+        self.half = flat if half is None else half  # flat in half-width form (HALF_WIDTH)
+        self._rules = rules
+        self.bits = _look(self.half, rules) if rules is not None else 0  # what the scanners know of it
+        self._masked: Optional[str] = None
+        self._marks: Optional[list[YearMark]] = None
+        self.mark_pos: Optional[list[int]] = None  # [m.pos for m in marks], for bisection
+        # (a target heading, a status heading) in the section's chain, once asked
+        self.heading_flags: Optional[tuple[bool, bool]] = None
+
+    @property
+    def masked(self) -> str:
+        """`half` with the excluded spans blanked."""
+        if self._masked is None:
+            self._masked = flat_to_masked(self.half, self._rules, self.bits)
+        return self._masked
+
+    @property
+    def marks(self) -> list[YearMark]:
+        if self._marks is None:
+            self._marks = flat_to_year_marks(self.half, self._rules, self.bits)
+        return self._marks
+
+    def figure_rules(self) -> tuple[bool, ...]:
+        """For each figure rule, whether it may match: the Screen's answer, then for the broad
+        rules the adjacency test (normalise.pair_check: a numeral directly before a unit). Both
+        hold for `masked` when they hold for `half` (blanking only removes characters)."""
+        sc = _scanners(self._rules)
+        allowed = sc.screen.allowed(self.bits)[sc.figures]
+        return tuple(ok and (check is None or check(self.half) is not None)
+                     for ok, check in zip(allowed, sc.figure_pairs))
 
 
 @dataclass
@@ -244,28 +288,93 @@ def numeral_to_float(s: str) -> Optional[float]:
 
 def unit_to_base(value: float, unit: str, units: UnitTable) -> tuple[Optional[float], Optional[str]]:
     """`550 亿元` → (5.5e10, 元); `30 %` → (0.3, "1"); `50 亿` → (5e9, None); `5 家` → (5, 家)."""
+    factor, base = _unit_base(unit, units)
+    return (value if factor is None else value * factor), base
+
+
+_UNIT_BASES: dict[tuple[int, str], tuple] = {}
+
+
+def _unit_base(unit: str, units: UnitTable) -> tuple[Optional[float], Optional[str]]:
+    """(factor or None for "as written", base unit) of `unit`, worked out once per unit."""
+    key = (id(units), unit)
+    hit = _UNIT_BASES.get(key)
+    if hit is not None and hit[0] is units:
+        return hit[1]
+    out = _unit_base_uncached(unit, units)
+    if len(_UNIT_BASES) > 4096:
+        _UNIT_BASES.clear()
+    _UNIT_BASES[key] = (units, out)
+    return out
+
+
+def _unit_base_uncached(unit: str, units: UnitTable) -> tuple[Optional[float], Optional[str]]:
     u = unicodedata.normalize("NFKC", unit)
     if unit in units.fractions or u in units.fractions:
-        return value * units.fractions.get(unit, units.fractions.get(u, 1.0)), "1"
+        return units.fractions.get(unit, units.fractions.get(u, 1.0)), "1"
     head, _, per = unit.partition("/")
     for mag in sorted(units.magnitudes, key=len, reverse=True):
         rest = head[len(mag):]
         if head.startswith(mag) and head not in units.scalable and (not rest or rest in units.scalable):
-            base = value * units.magnitudes[mag]
             if not rest:
-                return base, None
-            return base, rest + (f"/{per}" if per else "")
-    return value, unit
+                return units.magnitudes[mag], None
+            return units.magnitudes[mag], rest + (f"/{per}" if per else "")
+    return None, unit
 
 
-def text_to_chunk(text: str, start: int, end: int, section: Optional[Section]) -> _Chunk:
-    """Cut `text[start:end]` and drop its line breaks, keeping the offset of every character."""
-    flat, offsets = flatten(text, start, end, "\r\n")
-    return _Chunk(section, flat, offsets)
+class _Scanners(NamedTuple):
+    """The rules run over every chunk, and one Screen (normalise.Screen) deciding them all from a
+    single look at the chunk: exclusions, year masks, years, figures (slices of `screen.rules`)."""
+
+    screen: Screen
+    exclusions: slice
+    year_masks: slice
+    years: slice
+    figures: slice
+    blank_bits: int  # what BLANK adds to a look (0 unless some rule needs BLANK itself)
+    figure_pairs: tuple  # pair_check of each figure rule (None: no test)
 
 
-def _spans(rules: list[Rule], s: str) -> list[tuple[int, int]]:
-    return [m.span() for r in runnable(rules, s) for m in r.rx.finditer(s)]
+_SCANNERS: dict[int, tuple] = {}
+
+
+def _scanners(rules: QuantityRules) -> _Scanners:
+    hit = _SCANNERS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    groups = [rules.exclusions, rules.year_masks, rules.years, rules.figures]
+    sc = screen([r for g in groups for r in g])
+    cuts, at = [], 0
+    for g in groups:
+        cuts.append(slice(at, at + len(g)))
+        at += len(g)
+    pairs = tuple(pair_check(r.pattern) for r in rules.figures)
+    if any(BLANK in a or BLANK in b for r in rules.figures for a, b in (pattern_pairs(r.pattern) or ())):
+        pairs = tuple(None for _ in pairs)  # a rule reads BLANK: a pair could appear by blanking
+    out = _Scanners(sc, *cuts, sc.char_bits(BLANK), pairs)
+    if len(_SCANNERS) > 64:
+        _SCANNERS.clear()
+    _SCANNERS[id(rules)] = (rules, out)
+    return out
+
+
+def _look(flat: str, rules: QuantityRules) -> int:
+    """What the scanners need to know of `flat` (valid for it with spans blanked too)."""
+    sc = _scanners(rules)
+    return sc.screen.look(flat) | sc.blank_bits
+
+
+def _selected(rules: QuantityRules, group: str, bits: Optional[int], s: str) -> list:
+    """The rules of the scanners' `group` that may match `s` (which meets `bits`)."""
+    sc = _scanners(rules)
+    if bits is None:
+        bits = _look(s, rules)
+    cut = getattr(sc, group)
+    return [r for r, ok in zip(sc.screen.rules[cut], sc.screen.allowed(bits)[cut]) if ok]
+
+
+def _spans(rules: QuantityRules, group: str, s: str, bits: Optional[int]) -> list[tuple[int, int]]:
+    return [m.span() for r in _selected(rules, group, bits, s) for m in r.rx.finditer(s)]
 
 
 def _blank(s: str, spans: list[tuple[int, int]]) -> str:
@@ -283,17 +392,19 @@ def _blank(s: str, spans: list[tuple[int, int]]) -> str:
     return "".join(parts)
 
 
-def flat_to_masked(flat: str, rules: QuantityRules) -> str:
-    """Blank the excluded spans (same length, so positions are kept)."""
-    return _blank(flat, _spans(rules.exclusions, flat))
+def flat_to_masked(flat: str, rules: QuantityRules, bits: Optional[int] = None) -> str:
+    """Blank the excluded spans (same length, so positions are kept). `bits`: `_look(flat)`."""
+    return _blank(flat, _spans(rules, "exclusions", flat, bits))
 
 
-def flat_to_year_marks(flat: str, rules: QuantityRules) -> list[YearMark]:
+def flat_to_year_marks(flat: str, rules: QuantityRules, bits: Optional[int] = None) -> list[YearMark]:
     """Year marks, with titles of other documents (《…（2021-2025年）》) and plan periods hidden."""
-    hidden = _blank(flat, _spans(rules.year_masks, flat))
+    if bits is None:
+        bits = _look(flat, rules)
+    hidden = _blank(flat, _spans(rules, "year_masks", flat, bits))
     taken: list[tuple[int, int]] = []
     marks = []
-    for r in runnable(rules.years, hidden):  # earlier rules win on overlap
+    for r in _selected(rules, "years", bits, hidden):  # earlier rules win on overlap
         for m in r.rx.finditer(hidden):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
@@ -310,8 +421,8 @@ def _delimiters(s: str, ends: str) -> list[int]:
 
 
 @lru_cache(maxsize=None)
-def _delimiter_rx(ends: str) -> "regex.Pattern[str]":
-    return regex.compile(f"[{regex.escape(ends)}]")
+def _delimiter_rx(ends: str) -> "re.Pattern[str]":
+    return re.compile("[" + "".join(re.escape(c) for c in ends) + "]")
 
 
 def _bounds(s: str, pos: int, ends: str) -> tuple[int, int]:
@@ -325,12 +436,15 @@ def _bounds(s: str, pos: int, ends: str) -> tuple[int, int]:
 # Figures
 
 
-def masked_to_figures(masked: str, rules: QuantityRules) -> list[_Figure]:
-    """Every figure in the blanked text; overlaps resolved by start, then length, then rule order."""
+def masked_to_figures(masked: str, rules: QuantityRules, allowed: Optional[tuple[bool, ...]] = None
+                      ) -> list[_Figure]:
+    """Every figure in the blanked text; overlaps resolved by start, then length, then rule order.
+    `allowed`: which figure rules may match (`_Chunk.figure_rules`); all are tried without it."""
     cands = []
-    runnable_figures = {id(r) for r in runnable(rules.figures, masked)}
-    for order, r in enumerate(rules.figures):
-        if id(r) not in runnable_figures:
+    if allowed is None:
+        allowed = tuple(True for _ in rules.figures)
+    for order, (r, ok) in enumerate(zip(rules.figures, allowed)):
+        if not ok:
             continue
         for m in r.rx.finditer(masked):
             fig = match_to_figure(m, r, rules)
@@ -398,10 +512,12 @@ def figure_to_comparator(flat: str, fig: _Figure, floor: int, rules: QuantityRul
         fig.comparator = fig.before_cmp
 
 
-def _before_word(window: str, rules: QuantityRules) -> Optional[tuple[int, str, int]]:
-    """The longest `before` comparator ending the window: (start in window, comparator, end)."""
+def _before_word(window: str, rules: QuantityRules, candidates: Optional[list] = None
+                 ) -> Optional[tuple[int, str, int]]:
+    """The longest `before` comparator ending the window: (start in window, comparator, end).
+    `candidates`: the `before` rules that may match a text holding the window (all without)."""
     best = None
-    for r in rules.comparators:
+    for r in (rules.comparators if candidates is None else candidates):
         if r.side != "before":
             continue
         m = search(r, window)
@@ -418,9 +534,16 @@ def _share_before_word(flat: str, fig: _Figure, floor: int,
     prefix = flat[a:fig.start].rstrip()
     if not prefix.endswith("的"):
         return None
-    for k in range(len(prefix) - 1, 0, -1):  # nearest comparator first
-        best = _before_word(prefix[:k], rules)
-        if best is not None and not any(c.isdigit() for c in prefix[k:]):
+    # nearest comparator first, and none with a digit between it and the base: below the last
+    # digit every `prefix[k:]` holds that digit, so the search stops there
+    last_digit = max((i for i, c in enumerate(prefix) if c.isdigit()), default=0)
+    # a rule that cannot match the prefix cannot match a part of it
+    candidates = [r for r in rules.comparators if r.side == "before" and may_match(r.pattern, prefix)]
+    if not candidates:
+        return None
+    for k in range(len(prefix) - 1, last_digit, -1):
+        best = _before_word(prefix[:k], rules, candidates)
+        if best is not None:
             return best
     return None
 
@@ -472,7 +595,11 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
     pos = _mark_positions(chunk)
     i0 = bisect_left(pos, s0)
     in_sentence = [mk for mk in marks[i0:bisect_left(pos, s1, i0)] if mk.role != "reference"]
-    headings = [s.heading for s in chain]
+    if chunk.heading_flags is None:  # the same for every figure of the chunk
+        headings = [s.heading for s in chain]
+        chunk.heading_flags = (any(search(rules.target_headings, h) for h in headings),
+                               any(search(rules.status_headings, h) for h in headings))
+    target_heading, status_heading = chunk.heading_flags
 
     # The governing year mark: its sentence (nearest before, else first after), earlier sentences
     # of the section, then the ancestors' headings and text (nearest above first).
@@ -485,8 +612,7 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
             break
         ac = chunks.get(anc.section_id)
         governing = next((mk for mk in reversed(ac.marks) if mk.role != "reference"), None) if ac else None
-    ctx_target = (any(search(rules.target_headings, h) for h in headings)
-                  or (governing is not None and governing.role == "target"))
+    ctx_target = target_heading or (governing is not None and governing.role == "target")
 
     # 到2025年 in the sentence itself outweighs support words (到2025年，累计支持100家企业)
     targets = [mk for mk in in_sentence if mk.role == "target"]
@@ -499,7 +625,7 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
         return "funding", (in_sentence[0].year if in_sentence else None)
     if governing is not None:
         return year_mark_to_kind(governing, sentence, ctx_target, meta, rules), governing.year
-    if any(search(rules.status_headings, h) for h in headings):
+    if status_heading:
         return "baseline", None
     return "target", meta.period_end
 
@@ -564,7 +690,10 @@ def figures_to_kept(flat: str, figs: list[_Figure], rules: QuantityRules) -> lis
 def _clean_metric(s: str, rules: QuantityRules) -> str:
     s = s.replace(BLANK, "").strip()
     for _ in range(3):  # lead and trail words come in runs (按不超过…的)
-        s = rules.metric_trail.rx.sub("", rules.metric_lead.rx.sub("", s)).strip()
+        t = rules.metric_trail.rx.sub("", rules.metric_lead.rx.sub("", s)).strip()
+        if t == s:
+            break  # nothing left to trim: another round would change nothing
+        s = t
     return s.strip(" ，,、；;。“”\"")
 
 
@@ -605,7 +734,6 @@ def figure_to_metric(flat: str, figs: list[_Figure], k: int, prev_end: int, rule
     next_start = figs[k + 1].start if k + 1 < len(figs) else len(flat)
     start = fig.cmp_start if fig.cmp_start >= 0 else fig.start
     end = fig.after_end if fig.after_end >= 0 else fig.end
-    before = _clean_metric(flat[max(a, prev_end):start], rules)
     after = flat[end:min(b, next_start if next_start > end else b)]
     after = _ITEM_CUT.split(after, maxsplit=1)[0].lstrip("的 ").strip()
     counted = fig.rule.shape == "scale" or fig.unit.split("/")[0][-1:] in rules.units.counts \
@@ -613,6 +741,7 @@ def figure_to_metric(flat: str, figs: list[_Figure], k: int, prev_end: int, rule
     if counted and after and _THING_START.match(after) and not after.startswith(("以", "左右")):
         metric = after
     else:
+        before = _clean_metric(flat[max(a, prev_end):start], rules)
         metric = before or _clean_metric(after, rules) or fig.unit
     metric = metric.strip(" ，,、；;。“”\"")
     return metric[-METRIC_MAX:] if len(metric) > METRIC_MAX else metric
@@ -623,25 +752,32 @@ def figure_to_metric(flat: str, figs: list[_Figure], k: int, prev_end: int, rule
 
 
 def document_to_chunks(parsed: ParsedText, sections: list[Section], rules: QuantityRules) -> list[_Chunk]:
-    """The preamble and each section's own text (its label skipped: `1.` is not a figure)."""
+    """The preamble and each section's own text (its label skipped: `1.` is not a figure).
+
+    The text is flattened (and put in half-width form) once; each chunk is a slice of that."""
     text = parsed.text
-    out = [text_to_chunk(text, 0, sections[0].start if sections else len(text), None)]
+    whole = FlatText(text, "\r\n")
+    half_whole = whole.flat.translate(HALF_WIDTH) if _FULL_WIDTH.search(text) is not None else whole.flat
+    bounds = [(0, sections[0].start if sections else len(text), None)]
     for s in sections:
         at = text.find(s.label, s.start, s.own_end + 1) if s.label else -1
         begin = at + len(s.label) if at >= 0 else s.start
-        out.append(text_to_chunk(text, begin, max(begin, s.own_end), s))
-    has_full_width = _FULL_WIDTH.search(text) is not None
-    for c in out:
-        half = c.flat.translate(HALF_WIDTH) if has_full_width else c.flat
-        c.masked = flat_to_masked(half, rules)
-        c.marks = flat_to_year_marks(half, rules)
+        bounds.append((begin, max(begin, s.own_end), s))
+    out = []
+    for a, b, sec in bounds:
+        lo, hi = whole.span(a, b)
+        flat, offsets = whole.part(lo, hi)
+        out.append(_Chunk(sec, flat, offsets, half_whole[lo:hi] if half_whole is not whole.flat else flat, rules))
     return out
 
 
 def chunk_to_figures(chunk: _Chunk, rules: QuantityRules) -> list[_Figure]:
     """The chunk's figures with comparators and rate units set (list items share a comparator)."""
+    allowed = chunk.figure_rules()
+    if not any(allowed):
+        return []  # nothing to mask
     flat = chunk.flat
-    figs = masked_to_figures(chunk.masked, rules)
+    figs = masked_to_figures(chunk.masked, rules, allowed)
     prev_end = 0
     for k, fig in enumerate(figs):
         figure_to_comparator(flat, fig, prev_end, rules)
@@ -672,6 +808,8 @@ def sections_to_quantities(parsed: ParsedText, sections: list[Section], meta: Do
     for chunk in chunks:
         flat = chunk.flat
         figs = chunk_to_figures(chunk, rules)
+        if not figs:
+            continue
         kept = figures_to_kept(flat, figs, rules)
         chain = _chain(chunk.section, by_id)
         prev_end = 0

@@ -28,6 +28,12 @@ Invariants:
   looks like a body (`agency_name`), and so must every name of a paragraph that opens with a
   label; body sentences (`由市工业和信息化局牵头建立…`) and other
   parentheses (`（简称…）`, `（2021—2025年）`) are never lines.
+
+How it runs (the output does not depend on any of this): the text is flattened once, each
+section's joined text being a slice of it. A parenthesis in which neither a label nor a role word
+can match is dropped at once; for the others one look at the body (a normalise.Screen over every
+rule read inside a line) says which rules can match in it or in any part of it, and the others are
+not run. What a line, a group of names or a name gave is remembered for the rest of the document.
 """
 from __future__ import annotations
 
@@ -36,7 +42,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Optional
 
 from pipeline.model import ParsedText, Responsibility, Section
-from pipeline.normalise import OffsetMap, finditer, flatten, runnable
+from pipeline.normalise import (FlatText, OffsetMap, Screen, finditer, flatten, may_match, pattern_requirements,
+                                runnable, screen)
 from pipeline.rules import Rule, RuleFile
 from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
@@ -93,6 +100,65 @@ class _Line:
 
 
 # ---------------------------------------------------------------------------------------------
+# Which rules can match a line: one look at its body (normalise.Screen)
+#
+# Every function below that reads part of a line takes `ok`, the ids of the rules that may match
+# the line's body (`_ok`); a rule outside it cannot match the body nor any part of it, so it is not
+# run. `ok=None` means "not looked at": every rule is run.
+
+
+def _screen(rules: ResponsibilityRules) -> Screen:
+    return screen(_line_rules(rules))
+
+
+_LINE_RULES: dict[int, tuple] = {}
+
+
+def _line_rules(rules: ResponsibilityRules) -> list[Rule]:
+    """Every rule read inside a line, as one list (built once per rule file)."""
+    hit = _LINE_RULES.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        lst = [*rules.labels, rules.other_label, *rules.role_words, rules.separators, rules.connective,
+               rules.tail, rules.agency_name, *rules.lead_first, rules.level_prefix, *rules.complete_names]
+        if len(_LINE_RULES) > 64:
+            _LINE_RULES.clear()
+        hit = _LINE_RULES[id(rules)] = (rules, lst)
+    return hit[1]
+
+
+def _ok(text: str, rules: ResponsibilityRules) -> frozenset:
+    """The ids of the rules that may match `text` or any part of it. Most parentheses hold
+    neither a label nor a role word: a first look for those alone settles them (empty set)."""
+    if not _opens(text, rules):
+        return frozenset()
+    sc = _screen(rules)
+    return sc.ids(sc.look(text))
+
+
+def _opens(text: str, rules: ResponsibilityRules) -> bool:
+    """Whether a label or a role word may match `text` (else it is no line)."""
+    first = screen(_line_openers(rules))
+    return first.any_possible(text) and bool(first.ids(first.look(text)))
+
+
+_OPENERS: dict[int, tuple] = {}
+
+
+def _line_openers(rules: ResponsibilityRules) -> list[Rule]:
+    """The labels and role words: a line holds one of them or is no line."""
+    hit = _OPENERS.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_OPENERS) > 64:
+            _OPENERS.clear()
+        hit = _OPENERS[id(rules)] = (rules, [*rules.labels, *rules.role_words])
+    return hit[1]
+
+
+def _may(rule: Rule, ok: Optional[frozenset]) -> bool:
+    return ok is None or id(rule) in ok
+
+
+# ---------------------------------------------------------------------------------------------
 # Text → candidate lines
 
 
@@ -107,12 +173,36 @@ def sections_to_chunks(text: str, sections: list[Section]) -> list[tuple[int, in
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
-def chunk_to_bracket_lines(text: str, a: int, b: int, rules: ResponsibilityRules) -> list[_Line]:
-    joined, offs = text_to_joined(text, a, b)
+def chunk_to_bracket_lines(text: str, a: int, b: int, rules: ResponsibilityRules,
+                           whole: Optional[FlatText] = None, openers_only: bool = False,
+                           memo: Optional["_Memo"] = None) -> list[_Line]:
+    """Balanced parentheses of `text[a:b]`, matched with its line breaks removed. `whole`: the
+    text flattened once (FlatText), of which the chunk's flattened form is a slice.
+    `openers_only`: leave out the parentheses that hold neither a label nor a role word (never
+    a line: `line_to_roles` rejects them first)."""
+    if whole is not None:
+        lo, hi = whole.span(a, b)
+        if not may_match(rules.bracket.pattern, whole.flat[lo:hi]):
+            return []
+        joined, offs = whole.part(lo, hi)
+    else:
+        joined, offs = text_to_joined(text, a, b)
+        if not may_match(rules.bracket.pattern, joined):
+            return []
     out = []
-    for m in finditer(rules.bracket, joined):
+    for m in rules.bracket.rx.finditer(joined):
+        raw = m.group()
+        if openers_only:
+            body = raw[1:-1]
+            opens = memo.opens.get(body) if memo is not None else None
+            if opens is None:
+                opens = _opens(body, rules)
+                if memo is not None:
+                    memo.opens[body] = opens
+            if not opens:
+                continue
         s, e = m.span()
-        out.append(_Line(offs[s], offs[e - 1] + 1, m.group(), m.group()[1:-1], paragraph=False))
+        out.append(_Line(offs[s], offs[e - 1] + 1, raw, raw[1:-1], paragraph=False))
     return out
 
 
@@ -123,11 +213,15 @@ def chunk_to_label_lines(text: str, a: int, b: int, taken: list[tuple[int, int]]
     Matched per paragraph: the label form has no closing mark, so the paragraph end closes it.
     """
     out = []
+    chunk = text[a:b]
+    labels = runnable(rules.labels, chunk)  # each paragraph is a part of the chunk
+    if not labels:
+        return out  # no label anywhere in the chunk
     pos = a
-    for para in text[a:b].split("\n"):
+    for para in chunk.split("\n"):
         # Only at the paragraph's start or right after a sentence (`。牵头单位：…`); a label
         # inside a parenthesis belongs to a bracket line.
-        starts = [m.start() for lab in runnable(rules.labels, para) for m in lab.rx.finditer(para)
+        starts = [m.start() for lab in labels for m in finditer(lab, para)
                   if (m.start() == 0 or para[m.start() - 1] == "。") and not _depth_at(para, m.start())]
         if starts:
             s = pos + min(starts)
@@ -150,16 +244,19 @@ def _depth_at(s: str, i: int) -> int:
 # Body → groups → names
 
 
-def body_to_segments(body: str, rules: ResponsibilityRules) -> list[tuple[Optional[Label], str]]:
+def body_to_segments(body: str, rules: ResponsibilityRules, ok: Optional[frozenset] = None
+                     ) -> list[tuple[Optional[Label], str]]:
     """Cut a body at its labels: [(label or None, text)]. Text after an unknown label
     (`完成时限：`) and, in a labelled body, text before the first label hold no names."""
     hits: list[tuple[int, int, Optional[Label]]] = []
     for lab in rules.labels:
-        hits += [(m.start(), m.end(), lab) for m in finditer(lab, body) if not _depth_at(body, m.start())]
+        if _may(lab, ok):
+            hits += [(m.start(), m.end(), lab) for m in lab.rx.finditer(body) if not _depth_at(body, m.start())]
     if not hits:
         return [(None, body)]
     known = list(hits)
-    for m in finditer(rules.other_label, body):
+    run_other = _may(rules.other_label, ok) and not _covered(body, rules.other_label, known)
+    for m in (rules.other_label.rx.finditer(body) if run_other else ()):
         # `other_label` matches the known labels too; keep only the unknown ones.
         if not _depth_at(body, m.start()) and not any(s < m.end() and m.start() < e for s, e, _ in known):
             hits.append((m.start(), m.end(), None))
@@ -168,12 +265,31 @@ def body_to_segments(body: str, rules: ResponsibilityRules) -> list[tuple[Option
     return [(lab, body[e:nxt]) for (s, e, lab), nxt in zip(hits, ends) if lab is not None]
 
 
-def segment_to_groups(text: str, label: Optional[Label], rules: ResponsibilityRules) -> list[_Group]:
+def _covered(text: str, rule: Rule, spans: list) -> bool:
+    """True when every match of `rule` in `text` would overlap one of `spans`: each match holds a
+    character of some set the rule requires (pattern_requirements), and every occurrence of
+    those characters in `text` lies inside a span (`…单位：` holds the only colon of the line)."""
+    req = pattern_requirements(rule.pattern)
+    if req is None:
+        return False
+    for alt in req:  # every alternative must be covered by one of its required sets
+        for chars in alt:
+            if all(any(s <= i < e for s, e, _ in spans)
+                   for i, c in enumerate(text) if c in chars):
+                break
+        else:
+            return False
+    return True
+
+
+def segment_to_groups(text: str, label: Optional[Label], rules: ResponsibilityRules,
+                      ok: Optional[frozenset] = None) -> list[_Group]:
     """Cut a segment at its role words; each closes the names since the previous one. Names
     after the last role word take the role of the segment's label."""
     hits = []
     for rw in rules.role_words:
-        hits += [(m.start(), m.end(), rw) for m in finditer(rw, text) if not _depth_at(text, m.start())]
+        if _may(rw, ok):
+            hits += [(m.start(), m.end(), rw) for m in rw.rx.finditer(text) if not _depth_at(text, m.start())]
     # Leftmost, then longest: `按职责分工负责` wins over the `负责` inside it.
     hits.sort(key=lambda h: (h[0], -(h[1] - h[0])))
     groups, pos = [], 0
@@ -190,6 +306,8 @@ def segment_to_groups(text: str, label: Optional[Label], rules: ResponsibilityRu
 
 def split_outside_parens(text: str, rx) -> list[str]:
     """Cut `text` at the matches of `rx` that stand outside parentheses."""
+    if rx is None:
+        return [text]
     parts, pos = [], 0
     for m in rx.finditer(text):
         if _depth_at(text, m.start()):
@@ -200,8 +318,10 @@ def split_outside_parens(text: str, rx) -> list[str]:
     return parts
 
 
-def name_to_and_parts(name: str, rules: ResponsibilityRules) -> list[str]:
+def name_to_and_parts(name: str, rules: ResponsibilityRules, ok: Optional[frozenset] = None) -> list[str]:
     """Cut at `和` only between two whole names, never inside a `keep_whole` name."""
+    if not _may(rules.connective, ok):
+        return [name]
     protected = None  # found only when there is a connective to check
     parts, pos = [], 0
     for m in finditer(rules.connective, name):
@@ -220,7 +340,7 @@ def name_to_and_parts(name: str, rules: ResponsibilityRules) -> list[str]:
     return parts
 
 
-def name_to_nested(name: str, rules: ResponsibilityRules) -> list[str]:
+def name_to_nested(name: str, rules: ResponsibilityRules, ok: Optional[frozenset] = None) -> list[str]:
     """`各区政府（新区管委会、深汕特别合作区管委会）` → the three bodies; a parenthesis inside a name
     (`各县（市、区）政府`) or one that is not a list of bodies stays."""
     if not name or name[-1] not in _CLOSE:
@@ -231,22 +351,63 @@ def name_to_nested(name: str, rules: ResponsibilityRules) -> list[str]:
         if depth == 0:
             break
     outer, inner = name[:i], name[i + 1:-1]
-    pieces = [p.strip(_TRIM) for p in split_outside_parens(inner, rules.separators.rx)]
-    if outer and all(rules.agency_name.rx.search(p) for p in [outer] + pieces):
+    pieces = [p.strip(_TRIM) for p in split_outside_parens(
+        inner, rules.separators.rx if _may(rules.separators, ok) else None)]
+    if outer and _may(rules.agency_name, ok) and all(rules.agency_name.rx.search(p) for p in [outer] + pieces):
         return [outer] + [p for p in pieces if p]
     return [name]
 
 
-def group_to_names(text: str, rules: ResponsibilityRules) -> list[str]:
-    names = []
-    for item in split_outside_parens(text, rules.separators.rx):
-        for part in name_to_and_parts(item.strip(_TRIM), rules):
-            for name in name_to_nested(part.strip(_TRIM), rules):
-                # The tail stands for unnamed bodies (`…等有关部门`): drop it, keep the name.
-                name = rules.tail.rx.sub("", name.strip(_TRIM)).strip(_TRIM)
-                if name:
-                    names.append(name)
+class _Memo:
+    """Per-document memory of what a name or a group of names gave: the same names come back
+    line after line in a document (市财政局, 各县（市、区）政府), and every answer below is a
+    pure function of the string and the rules."""
+
+    __slots__ = ("lines", "groups", "items", "agency", "naming", "opens", "ok")
+
+    def __init__(self):
+        self.items: dict[str, tuple[str, ...]] = {}  # one item of a list → its names
+        self.opens: dict[str, bool] = {}  # body → _opens
+        self.ok: dict[str, frozenset] = {}  # body → _ok
+        self.lines: dict[tuple, Optional[list]] = {}  # (body, paragraph, lead_first id) → roles
+        self.groups: dict[str, tuple[str, ...]] = {}  # group text → its names
+        self.agency: dict[str, bool] = {}  # name → agency_name matches it
+        self.naming: dict[str, tuple[bool, Optional[str]]] = {}  # name → (complete, level prefix)
+
+
+def group_to_names(text: str, rules: ResponsibilityRules, ok: Optional[frozenset] = None,
+                   memo: Optional[_Memo] = None) -> list[str]:
+    if memo is not None:
+        hit = memo.groups.get(text)
+        if hit is not None:
+            return list(hit)
+    names: list[str] = []
+    tail = rules.tail.rx if _may(rules.tail, ok) else None
+    for item in split_outside_parens(text, rules.separators.rx if _may(rules.separators, ok) else None):
+        got = memo.items.get(item) if memo is not None else None
+        if got is None:
+            got = _item_to_names(item, rules, ok, tail)
+            if memo is not None:
+                memo.items[item] = got
+        names.extend(got)
+    if memo is not None:
+        memo.groups[text] = tuple(names)
     return names
+
+
+def _item_to_names(item: str, rules: ResponsibilityRules, ok: Optional[frozenset], tail) -> tuple[str, ...]:
+    """One item of a list (between separators) → its names."""
+    names = []
+    for part in name_to_and_parts(item.strip(_TRIM), rules, ok):
+        for name in name_to_nested(part.strip(_TRIM), rules, ok):
+            # The tail stands for unnamed bodies (`…等有关部门`): drop it, keep the name.
+            name = name.strip(_TRIM)
+            if tail is not None:
+                name = tail.sub("", name)
+            name = name.strip(_TRIM)
+            if name:
+                names.append(name)
+    return tuple(names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,43 +442,85 @@ def groups_to_roles(groups: list[tuple[list[str], _Group]], lead_first: Optional
     return out
 
 
-def names_to_agencies(names: list[str], rules: ResponsibilityRules) -> list[str]:
+def names_to_agencies(names: list[str], rules: ResponsibilityRules, ok: Optional[frozenset] = None,
+                      memo: Optional[_Memo] = None) -> list[str]:
     """Restore the prefix a list leaves out: a bare name takes the prefix of the last name before
-    it in the line that had one; complete names are kept and pass nothing on."""
+    it in the line that had one; complete names are kept and pass nothing on. `ok`: `_ok` of a
+    text holding every name (the line), or None."""
     out, prefix = [], ""
+    complete = [r.rx.search for r in rules.complete_names if _may(r, ok)]
+    level = rules.level_prefix.rx.match if _may(rules.level_prefix, ok) else None
+    naming = memo.naming if memo is not None else {}
     for n in names:
-        if any(r.rx.search(n) for r in rules.complete_names):
+        info = naming.get(n)
+        if info is None:
+            if any(search(n) for search in complete):
+                info = (True, None)
+            else:
+                m = level(n) if level is not None else None
+                info = (False, m.group("prefix") if m else None)
+            naming[n] = info
+        is_complete, own_prefix = info
+        if is_complete:
             out.append(n)
-            continue
-        m = rules.level_prefix.rx.match(n)
-        if m:
-            prefix = m.group("prefix")
+        elif own_prefix is not None:
+            prefix = own_prefix
             out.append(n)
         else:
             out.append(prefix + n)
     return out
 
 
-def line_to_roles(line: _Line, lead_first: Optional[Rule], rules: ResponsibilityRules
+def line_to_roles(line: _Line, lead_first: Optional[Rule], rules: ResponsibilityRules,
+                  ok: Optional[frozenset] = None, memo: Optional[_Memo] = None
                   ) -> Optional[list[tuple[str, str, str]]]:
-    """A candidate → [(name, role, rule_id)], or None if it is not a responsibility line."""
+    """A candidate → [(name, role, rule_id)], or None if it is not a responsibility line.
+    `ok`: `_ok(line.body)`, worked out here when not given."""
+    body = line.body
+    if ok is None:
+        ok = _ok(body, rules)
+    if not any(id(r) in ok for r in rules.labels) and not any(id(r) in ok for r in rules.role_words):
+        return None  # neither a label nor a role word: a parenthesis in the text
+    if memo is not None:  # a line read before in the document reads the same
+        key = (body, line.paragraph, id(lead_first) if lead_first is not None else None)
+        if key in memo.lines:
+            hit = memo.lines[key]
+            return None if hit is None else list(hit)
+        roles = _line_to_roles(line, lead_first, rules, ok, memo)
+        memo.lines[key] = None if roles is None else tuple(roles)
+        return roles
+    return _line_to_roles(line, lead_first, rules, ok, _Memo())
+
+
+def _line_to_roles(line: _Line, lead_first: Optional[Rule], rules: ResponsibilityRules,
+                   ok: frozenset, memo: "_Memo") -> Optional[list[tuple[str, str, str]]]:
     body = line.body
     for rule in rules.lead_first:
-        body = rule.rx.sub("", body)  # the declaration is not a name
-    segments = body_to_segments(body, rules)
+        if id(rule) in ok:
+            body = rule.rx.sub("", body)  # the declaration is not a name
+    segments = body_to_segments(body, rules, ok)
     labelled = any(role is not None for role, _ in segments)
     if not labelled:
         # No label: it must close with a role word, or it is just a parenthesis in the text.
         tail = body.rstrip(_TRIM)
-        if not any(m.end() == len(tail) for rw in rules.role_words for m in finditer(rw, tail)):
+        if not any(m.end() == len(tail)
+                   for rw in rules.role_words if id(rw) in ok for m in rw.rx.finditer(tail)):
             return None
     groups = []
+    search = rules.agency_name.rx.search if id(rules.agency_name) in ok else None
+
+    def agency(n: str) -> bool:
+        hit = memo.agency.get(n)
+        if hit is None:
+            hit = memo.agency[n] = search is not None and search(n) is not None
+        return hit
+
     for label, text in segments:
-        for g in segment_to_groups(text, label, rules):
-            names = group_to_names(g.text, rules)
+        for g in segment_to_groups(text, label, rules, ok):
+            names = group_to_names(g.text, rules, ok, memo)
             # A label inside a parenthesis is evidence enough; a bare parenthesis or a paragraph
             # that merely opens with `责任单位：` must also name only bodies.
-            if (not labelled or line.paragraph) and not all(rules.agency_name.rx.search(n) for n in names):
+            if (not labelled or line.paragraph) and not all(agency(n) for n in names):
                 return None
             if names:
                 groups.append((names, g))
@@ -326,9 +529,10 @@ def line_to_roles(line: _Line, lead_first: Optional[Rule], rules: Responsibility
     return groups_to_roles(groups, lead_first)
 
 
-def text_to_lead_first(text: str, rules: ResponsibilityRules) -> Optional[tuple[int, Rule]]:
+def text_to_lead_first(text: str, rules: ResponsibilityRules, whole: Optional[FlatText] = None
+                       ) -> Optional[tuple[int, Rule]]:
     """Offset and rule of the first declaration that the first-listed unit leads, if any."""
-    joined, offs = text_to_joined(text, 0, len(text))
+    joined, offs = (whole.flat, whole.offsets) if whole is not None else text_to_joined(text, 0, len(text))
     hits = [(m.start(), r) for r in rules.lead_first for m in finditer(r, joined)]
     if not hits:
         return None
@@ -347,26 +551,32 @@ def _declared(decl: Optional[tuple[int, Rule]], line: _Line) -> Optional[Rule]:
 def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
                                  rules: ResponsibilityRules) -> list[Responsibility]:
     text = parsed.text
-    decl = text_to_lead_first(text, rules)
+    whole = FlatText(text, "\n")  # every chunk's joined text is a slice of it
+    decl = text_to_lead_first(text, rules, whole)
+    memo = _Memo()
     starts = [s.start for s in sections]  # section_at, without rebuilding this list per line
     rows: list[Responsibility] = []
     for a, b in sections_to_chunks(text, sections):
-        lines = chunk_to_bracket_lines(text, a, b, rules)
+        lines = chunk_to_bracket_lines(text, a, b, rules, whole, openers_only=True, memo=memo)
         accepted = []
         for line in lines:
-            roles = line_to_roles(line, _declared(decl, line), rules)
+            ok = memo.ok.get(line.body)
+            if ok is None:
+                ok = memo.ok[line.body] = _ok(line.body, rules)
+            roles = line_to_roles(line, _declared(decl, line), rules, ok, memo)
             if roles:
-                accepted.append((line, roles))
-        taken = [(ln.start, ln.end) for ln, _ in accepted]
+                accepted.append((line, roles, ok))
+        taken = [(ln.start, ln.end) for ln, _, _ in accepted]
         for line in chunk_to_label_lines(text, a, b, taken, rules):
-            roles = line_to_roles(line, _declared(decl, line), rules)
+            ok = _ok(line.body, rules)
+            roles = line_to_roles(line, _declared(decl, line), rules, ok, memo)
             if roles:
-                accepted.append((line, roles))
+                accepted.append((line, roles, ok))
         accepted.sort(key=lambda x: x[0].start)
-        for line, roles in accepted:
+        for line, roles, ok in accepted:
             i = bisect_right(starts, line.start) - 1
             sec = sections[i] if i >= 0 else None
-            agencies = names_to_agencies([n for n, _, _ in roles], rules)
+            agencies = names_to_agencies([n for n, _, _ in roles], rules, ok, memo)
             for pos, ((name, role, rid), agency) in enumerate(zip(roles, agencies)):
                 rows.append(Responsibility(
                     section_id=sec.section_id if sec else None,

@@ -1,9 +1,16 @@
 """PDF reader: characters with boxes → lines → page furniture removed → paragraphs.
 
-Two backends deliver the same thing, a list of `_Char` (text + box in top-down page
-coordinates) per page; everything after that is shared, so both produce the same paragraphs:
+Two backends deliver the same thing, the chars of each page (text + box in top-down page
+coordinates); everything after that is the same rule, so both produce the same paragraphs:
 
-    check_pdf (qpdf) → page_chars (pdfplumber | pypdfium2) → chars_to_lines → drop_furniture → lines_to_paras
+    check_pdf (qpdf) → page chars, fake bold dropped → chars_to_lines → drop_furniture → lines_to_paras
+      pdfplumber: a `_Char` per char (pdfminer is the cost there)
+      pypdfium2:  `_CharArrays`: pdfium's per-char values fetched in bulk through bare ctypes calls,
+                  then `_lines_from_arrays`, the same grouping over numpy arrays (a page it cannot
+                  take exactly, e.g. fake bold, goes through `_dedupe` and `_Char`s instead)
+
+The pypdfium2 path is a speed-up only: its chars are exactly what pdfium's per-char API gives and
+its lines exactly what `chars_to_lines` makes of them (tests/test_pdf_fast.py holds it to that).
 
 check_pdf refuses, before either backend opens the file, what would hurt the worker or mislead:
 a user password (`encrypted`), a missing %%EOF (`corrupt`: a cut-off download read short would
@@ -33,12 +40,15 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Iterator, Optional
+
+import numpy as np  # already loaded wherever the pipeline runs (pyarrow)
 
 from pipeline.model import Para
 from pipeline.readers import ReaderError, ReaderOptions
@@ -78,6 +88,23 @@ class _Line:
     head_width: float  # width of the first unbreakable unit (see module doc)
     lead_space: bool = False  # the source drew a space before the first glyph
     trail_space: bool = False  # ... or after the last one
+
+
+@dataclass
+class _PageLines:
+    """What read_pdf needs of a page: its lines, and its glyphs for the no-text and garbled checks."""
+
+    number: int
+    width: float
+    height: float
+    lines: list[_Line]
+    glyphs: int  # chars that are not whitespace (after dedupe, before the upright filter)
+    garbled: int
+
+
+def _page_lines(page: _Page) -> _PageLines:
+    glyphs = sum(1 for c in page.chars if not c.text.isspace())
+    return _PageLines(page.number, page.width, page.height, chars_to_lines(page), glyphs, page.garbled)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,6 +358,11 @@ def _pages_pdfplumber(path: Path) -> Iterator[_Page]:
             yield _Page(number, width, height, chars, garbled)
 
 
+def _read_pdfplumber(path: Path) -> Iterator[_PageLines]:
+    for page in _pages_pdfplumber(path):
+        yield _page_lines(page)
+
+
 def _dedupe(chars: list[_Char], tolerance: float = 1.0) -> list[_Char]:
     """Drop glyphs repeated at (almost) the same place: the "fake bold" trick."""
     keyed = sorted(range(len(chars)), key=lambda i: (chars[i].text, chars[i].top, chars[i].x0))
@@ -347,7 +379,169 @@ def _dedupe(chars: list[_Char], tolerance: float = 1.0) -> list[_Char]:
     return [c for i, c in enumerate(chars) if i not in drop] if drop else chars
 
 
-def _pages_pypdfium2(path: Path) -> Iterator[_Page]:
+# --- pypdfium2: the text page's chars in bulk ---------------------------------------------------
+#
+# A page holds ~2,000 chars. Asked one by one through pypdfium2.raw (seven calls of ~0.5 µs, then
+# a `_Char`), they cost more than pdfium's own parsing of the page. Here each value is fetched for
+# all chars of the page at once (`map` over bare ctypes functions, ~0.2 µs a call) into arrays,
+# and only what the per-char API would give:
+# - code points: one FPDFText_GetText for the page. Its text has one UTF-16 unit per char only
+#   when every char is "printing" (the last char's text index is count-1) and none is beyond the
+#   BMP (pdfium leaves those out: the count comes back short); otherwise, and for the 0xFFFE
+#   units pdfium writes for chars without a code point, FPDFText_GetUnicode per char;
+# - pdfium's generated spaces and line breaks (FPDFText_IsGenerated) are always U+0020/000D/000A,
+#   so only chars with those code points are asked;
+# - a glyph without a Unicode mapping (FPDFText_HasUnicodeMapError), the loose box, font size
+#   and angle: one call per char each, the floor of this path (~1 µs a char).
+
+_PDFIUM_FUNCS = None
+
+
+def _pdfium_funcs():
+    """pdfium's text functions as bare ctypes prototypes (restype only, no argtypes, GIL kept).
+
+    Arguments go in as a c_void_p handle, Python ints (C int indices) and ctypes buffers, which is
+    what the C signatures take; skipping ctypes' per-argument conversion halves the cost of a call."""
+    global _PDFIUM_FUNCS
+    if _PDFIUM_FUNCS is None:
+        import ctypes
+        from types import SimpleNamespace
+
+        from pypdfium2 import raw
+
+        def bare(name: str, restype):
+            return ctypes.PYFUNCTYPE(restype)(ctypes.cast(getattr(raw, name), ctypes.c_void_p).value)
+
+        _PDFIUM_FUNCS = SimpleNamespace(
+            get_text=bare("FPDFText_GetText", ctypes.c_int),
+            text_index=bare("FPDFText_GetTextIndexFromCharIndex", ctypes.c_int),
+            unicode=bare("FPDFText_GetUnicode", ctypes.c_uint),
+            generated=bare("FPDFText_IsGenerated", ctypes.c_int),
+            map_error=bare("FPDFText_HasUnicodeMapError", ctypes.c_int),
+            loose_box=bare("FPDFText_GetLooseCharBox", ctypes.c_int),
+            char_box=bare("FPDFText_GetCharBox", ctypes.c_int),
+            font_size=bare("FPDFText_GetFontSize", ctypes.c_double),
+            angle=bare("FPDFText_GetCharAngle", ctypes.c_float),
+        )
+    return _PDFIUM_FUNCS
+
+
+class _CharBuffers:
+    """Output buffers for pages of up to `capacity` chars: UTF-16 text and one FS_RECTF (left, top,
+    right, bottom as float32) per char, with a ready pointer to each rect."""
+
+    def __init__(self, capacity: int) -> None:
+        import ctypes
+
+        self.capacity = capacity
+        self.text = (ctypes.c_ushort * (capacity + 1))()
+        self.rects = (ctypes.c_float * (4 * capacity))()
+        self.rect_refs = [ctypes.byref(self.rects, 16 * k) for k in range(capacity)]
+
+
+_BUFFERS = threading.local()
+_KEEP_BUFFERS_UP_TO = 1 << 16  # chars; a bigger page gets buffers of its own, freed with it
+
+
+def _char_buffers(n: int) -> _CharBuffers:
+    """Buffers for a page of `n` chars: this thread's, grown as pages need, reused across documents."""
+    buf = getattr(_BUFFERS, "buf", None)
+    if buf is not None and buf.capacity >= n:
+        return buf
+    if n > _KEEP_BUFFERS_UP_TO:
+        return _CharBuffers(n)
+    buf = _BUFFERS.buf = _CharBuffers(min(_KEEP_BUFFERS_UP_TO, max(n, 4096, 2 * (buf.capacity if buf else 0))))
+    return buf
+
+
+@dataclass
+class _CharArrays:
+    """A page's chars as parallel arrays, in content-stream order: what `_Char` holds, per column."""
+
+    codes: np.ndarray  # int64 code points (U+FFFD for garbled glyphs)
+    x0: np.ndarray
+    x1: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    size: np.ndarray
+    upright: np.ndarray  # bool
+
+    def to_chars(self) -> list[_Char]:
+        return [_Char(chr(c), a, b, t, m, s, u) for c, a, b, t, m, s, u in zip(
+            self.codes.tolist(), self.x0.tolist(), self.x1.tolist(), self.top.tolist(),
+            self.bottom.tolist(), self.size.tolist(), self.upright.tolist())]
+
+
+def _pdfium_char_arrays(tp, n: int, height: float) -> tuple[_CharArrays, int]:
+    """The chars of text page `tp` (a c_void_p) with `n` chars, and how many are garbled.
+
+    Same selection and values as asking pdfium char by char: pdfium's generated spaces and line
+    breaks and control characters other than tab are skipped; a glyph without a Unicode mapping
+    (or mapped to U+0000, U+FFFD, U+FFFE or a lone surrogate) is counted and becomes U+FFFD; the
+    box is the loose box (the glyph's advance by the font's height, like pdfminer's), else the
+    tight one, else the char is skipped; the size is the font size, else the box height; a char
+    is upright within 0.05 rad."""
+    import ctypes
+    from itertools import repeat
+
+    if n <= 0:
+        empty = np.zeros(0)
+        return _CharArrays(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty, np.zeros(0, dtype=bool)), 0
+    fn = _pdfium_funcs()
+    buf = _char_buffers(n)
+    if fn.get_text(tp, 0, n, buf.text) == n + 1 and fn.text_index(tp, n - 1) == n - 1:
+        codes = np.frombuffer(buf.text, np.uint16, n).astype(np.int64)
+        unset = np.flatnonzero(codes == 0xFFFE)
+        if unset.size:
+            codes[unset] = [fn.unicode(tp, k) for k in unset.tolist()]
+    else:
+        codes = np.fromiter(map(fn.unicode, repeat(tp, n), range(n)), np.int64, n)
+
+    maybe_generated = np.flatnonzero((codes == 0x20) | (codes == 0x0D) | (codes == 0x0A))
+    generated = np.zeros(n, dtype=bool)
+    if maybe_generated.size:
+        generated[maybe_generated] = [fn.generated(tp, k) == 1 for k in maybe_generated.tolist()]
+    index = np.flatnonzero(~generated)
+    unmapped = np.fromiter(map(fn.map_error, repeat(tp, index.size), index.tolist()), np.int32, index.size) == 1
+    codes = codes[index]
+    garbled = (unmapped | (codes == 0) | (codes == 0xFFFD) | (codes == 0xFFFE)
+               | ((codes >= 0xD800) & (codes <= 0xDFFF)))
+    codes[garbled] = 0xFFFD
+    keep = garbled | (codes >= 0x20) | (codes == 0x09)
+    index, codes = index[keep], codes[keep]
+    if codes.size and int(codes.max()) > 0x10FFFF:
+        chr(int(codes.max()))  # ValueError, as `chr` per char raised
+
+    m = index.size
+    k_list = index.tolist()
+    found = list(map(fn.loose_box, repeat(tp, m), k_list, buf.rect_refs[:m]))
+    rects = np.frombuffer(buf.rects, np.float32, 4 * m).reshape(m, 4).astype(np.float64)
+    x0, y1, x1, y0 = rects[:, 0], rects[:, 1], rects[:, 2], rects[:, 3]
+    if 0 in found:  # never for a valid index; kept for the per-char API's fallback semantics
+        left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+        lost = []
+        for j in [j for j, ok in enumerate(found) if not ok]:
+            if fn.char_box(tp, k_list[j], ctypes.byref(left), ctypes.byref(right),
+                           ctypes.byref(bottom), ctypes.byref(top)):
+                x0[j], x1[j], y0[j], y1[j] = left.value, right.value, bottom.value, top.value
+            else:
+                lost.append(j)
+        if lost:
+            stay = np.ones(m, dtype=bool)
+            stay[lost] = False
+            index, codes, x0, x1, y0, y1 = (a[stay] for a in (index, codes, x0, x1, y0, y1))
+            m = index.size
+            k_list = index.tolist()
+    size = np.fromiter(map(fn.font_size, repeat(tp, m), k_list), np.float64, m)
+    no_size = size == 0
+    size[no_size] = (y1 - y0)[no_size]
+    angle = np.fromiter(map(fn.angle, repeat(tp, m), k_list), np.float64, m)
+    upright = (angle < 0) | (np.minimum(angle, 2 * math.pi - angle) < 0.05)
+    chars = _CharArrays(codes, x0, x1, height - y1, height - y0, size, upright)
+    return chars, int(garbled.sum())
+
+
+def _read_pypdfium2(path: Path) -> Iterator[_PageLines]:
     import ctypes
 
     import pypdfium2 as pdfium
@@ -360,8 +554,6 @@ def _pages_pypdfium2(path: Path) -> Iterator[_Page]:
             raise ReaderError("encrypted", f"{path.name} needs a password to open") from exc
         raise ReaderError("corrupt", f"{path.name} does not open as a PDF: {exc}") from exc
     try:
-        left, bottom, right, top = (ctypes.c_double() for _ in range(4))
-        rect = raw.FS_RECTF()
         for index in range(len(pdf)):
             number = index + 1
             try:
@@ -370,41 +562,22 @@ def _pages_pypdfium2(path: Path) -> Iterator[_Page]:
                 textpage = page.get_textpage()
             except pdfium.PdfiumError as exc:
                 raise ReaderError("corrupt", f"{path.name}: page {number} unreadable: {exc}") from exc
-            tp = textpage.raw
-            chars = []
-            garbled = 0
-            for k in range(textpage.count_chars()):
-                if raw.FPDFText_IsGenerated(tp, k) == 1:  # pdfium's own spaces and line breaks
-                    continue
-                code = raw.FPDFText_GetUnicode(tp, k)
-                unmapped = raw.FPDFText_HasUnicodeMapError(tp, k) == 1
-                if unmapped or code in (0, 0xFFFD, 0xFFFE) or 0xD800 <= code <= 0xDFFF:
-                    garbled += 1
-                    text = _REPLACEMENT
-                elif code < 0x20 and code not in (0x09,):
-                    continue
-                else:
-                    text = chr(code)
-                # The loose box spans the glyph's advance and the font's height, like pdfminer's.
-                if not raw.FPDFText_GetLooseCharBox(tp, k, ctypes.byref(rect)):
-                    if not raw.FPDFText_GetCharBox(tp, k, ctypes.byref(left), ctypes.byref(right),
-                                                   ctypes.byref(bottom), ctypes.byref(top)):
-                        continue
-                    x0, x1, y0, y1 = left.value, right.value, bottom.value, top.value
-                else:
-                    x0, x1, y0, y1 = rect.left, rect.right, rect.bottom, rect.top
-                size = raw.FPDFText_GetFontSize(tp, k) or (y1 - y0)
-                angle = raw.FPDFText_GetCharAngle(tp, k)
-                upright = angle < 0 or min(angle, 2 * math.pi - angle) < 0.05
-                chars.append(_Char(text, x0, x1, height - y1, height - y0, float(size), upright))
+            width, height = float(width), float(height)
+            n = textpage.count_chars()
+            chars, garbled = _pdfium_char_arrays(ctypes.cast(textpage.raw, ctypes.c_void_p), n, height)
             textpage.close()
             page.close()
-            yield _Page(number, float(width), float(height), _dedupe(chars), garbled)
+            fast = _lines_from_arrays(number, chars)
+            if fast is None:
+                yield _page_lines(_Page(number, width, height, _dedupe(chars.to_chars()), garbled))
+            else:
+                lines, glyphs = fast
+                yield _PageLines(number, width, height, lines, glyphs, garbled)
     finally:
         pdf.close()
 
 
-_BACKEND_FUNCS = {"pdfplumber": _pages_pdfplumber, "pypdfium2": _pages_pypdfium2}
+_BACKEND_FUNCS = {"pdfplumber": _read_pdfplumber, "pypdfium2": _read_pypdfium2}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,18 +600,21 @@ def _is_ascii_word_char(ch: str) -> bool:
     return ch.isascii() and not ch.isspace() and ch not in _OPENERS
 
 
-def _head_width(glyphs: list[_Char]) -> float:
-    first = glyphs[0]
-    k = 0
-    if first.text.isascii() and first.text.isalnum():
-        while (k + 1 < len(glyphs) and _is_ascii_word_char(glyphs[k + 1].text)
-               and glyphs[k + 1].x0 - glyphs[k].x1 < 0.2 * max(first.size, 1.0)):
+def _head_width(texts, x0s: list[float], x1s: list[float], first_size: float,
+                start: int = 0, end: Optional[int] = None) -> float:
+    """Width of the first unbreakable unit of the glyphs texts[start:end] (x0s/x1s alike)."""
+    end = len(texts) if end is None else end
+    first = texts[start]
+    k = start
+    if first.isascii() and first.isalnum():
+        while (k + 1 < end and _is_ascii_word_char(texts[k + 1])
+               and x0s[k + 1] - x1s[k] < 0.2 * max(first_size, 1.0)):
             k += 1
-    elif first.text in _OPENERS and len(glyphs) > 1:
-        k = 1
-    while k + 1 < len(glyphs) and glyphs[k + 1].text in _CLOSERS:
+    elif first in _OPENERS and end - start > 1:
+        k = start + 1
+    while k + 1 < end and texts[k + 1] in _CLOSERS:
         k += 1
-    return glyphs[k].x1 - first.x0
+    return float(x1s[k] - x0s[start])
 
 
 def _line_from_chars(page: int, chars: list[_Char]) -> Optional[_Line]:
@@ -473,7 +649,8 @@ def _line_from_chars(page: int, chars: list[_Char]) -> Optional[_Line]:
         top=min(c.top for c in glyphs),
         bottom=max(c.bottom for c in glyphs),
         size=size,
-        head_width=_head_width(glyphs),
+        head_width=_head_width([c.text for c in glyphs], [c.x0 for c in glyphs], [c.x1 for c in glyphs],
+                               glyphs[0].size),
         lead_space=chars[0].text.isspace(),
         trail_space=chars[-1].text.isspace(),
     )
@@ -502,6 +679,162 @@ def chars_to_lines(page: _Page) -> list[_Line]:
         band_top, band_bottom = c.top, c.bottom
     lines = [_line_from_chars(page.number, g) for g in groups]
     return sorted((ln for ln in lines if ln is not None), key=lambda ln: ln.top)
+
+
+# Python's str.isspace() code points (all below U+3001), for the array path.
+_SPACE_CODES = [c for c in range(0x3001) if chr(c).isspace()]
+_CODE_TABLES = None
+
+
+def _code_tables():
+    """Lookup tables for the array path: str.isspace() below U+3002 and `_is_cjk` over the BMP."""
+    global _CODE_TABLES
+    if _CODE_TABLES is None:
+        space = np.zeros(0x3002, dtype=bool)
+        space[_SPACE_CODES] = True
+        cjk = np.zeros(0x10000, dtype=bool)
+        for lo, hi in ((0x2E80, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x3000, 0x303F)):
+            cjk[lo:hi + 1] = True
+        cjk[[ord(c) for c in "“”‘’…—·"]] = True
+        _CODE_TABLES = space, cjk
+    return _CODE_TABLES
+
+
+def _space_mask(codes):
+    """str.isspace() over an array of code points."""
+    return _code_tables()[0][np.minimum(codes, 0x3001)]
+
+
+def _cjk_mask(codes):
+    """`_is_cjk` over an array of code points (beyond the BMP: U+20000-3FFFF)."""
+    return np.where(codes < 0x10000, _code_tables()[1][codes & 0xFFFF], (codes >= 0x20000) & (codes <= 0x3FFFF))
+
+
+def _lines_from_arrays(number: int, chars: _CharArrays) -> Optional[tuple[list[_Line], int]]:
+    """`_dedupe` + `chars_to_lines` over arrays: the same lines, and the page's glyph count.
+
+    None when the page needs the `_Char` path: a box or size that is not finite (sorting would
+    differ) or glyphs drawn twice (fake bold, for `_dedupe`). Per step, what makes it equal:
+    - sorting: numpy's lexsort is stable, as `sorted` is, on the same float64 keys;
+    - `_dedupe` drops nothing unless some glyph is within tolerance of its neighbour in
+      (text, top, x0) order (a drop is always relative to the last glyph kept, which is the
+      neighbour until the first drop), so that is all that is checked;
+    - grouping is the band walk of `chars_to_lines` itself, over plain floats;
+    - within a line, spaces, gaps, median size, edges and the first unit are computed per line
+      exactly as `_line_from_chars` does, over the glyphs in x order."""
+    n = chars.codes.size
+    if n == 0:
+        return [], 0
+    columns = (chars.x0, chars.x1, chars.top, chars.bottom, chars.size)
+    if not all(np.isfinite(a).all() for a in columns):
+        return None
+    codes, x0, x1, top, bottom, size = chars.codes, *columns
+    space = _space_mask(codes)
+
+    order = np.lexsort((x0, top, codes))
+    c, t, x, s = codes[order], top[order], x0[order], space[order]
+    if ((c[1:] == c[:-1]) & ~s[1:] & (np.abs(t[1:] - t[:-1]) <= 1.0) & (np.abs(x[1:] - x[:-1]) <= 1.0)).any():
+        return None
+    glyph_count = n - int(space.sum())
+
+    upright = chars.upright
+    n_upright = int(upright.sum())
+    if n_upright < n and n_upright >= 0.9 * n:
+        codes, x0, x1, top, bottom, size, space = (a[upright] for a in (codes, x0, x1, top, bottom, size, space))
+        n = n_upright
+
+    # Group into lines: sorted by (middle, x0), then the band walk of chars_to_lines.
+    order = np.lexsort((x0, (top + bottom) / 2))
+    codes, x0, x1, top, bottom, size, space = (a[order] for a in (codes, x0, x1, top, bottom, size, space))
+    # The walk is chars_to_lines' own, with min/max spelled out (same values, a third of the time).
+    line_ids: list[int] = []
+    add = line_ids.append
+    line = -1
+    band_top = band_bottom = 0.0
+    for c_top, c_bottom, c_space in zip(top.tolist(), bottom.tolist(), space.tolist()):
+        h = c_bottom - c_top
+        if 0.1 > h:  # noqa: PLR1730
+            h = 0.1
+        if line >= 0:
+            band = band_bottom - band_top
+            lowest = band_bottom if band_bottom < c_bottom else c_bottom  # noqa: FURB136
+            highest = band_top if band_top > c_top else c_top  # noqa: FURB136
+            if lowest - highest >= 0.5 * (band if band < h else h):  # noqa: FURB136
+                if h > band and not c_space:
+                    band_top, band_bottom = c_top, c_bottom
+                add(line)
+                continue
+        line += 1
+        band_top, band_bottom = c_top, c_bottom
+        add(line)
+    line_of = np.array(line_ids, dtype=np.int64)
+
+    # Within a line, x order (stable: ties keep the middle order, as list.sort does).
+    order = np.lexsort((x0, line_of))
+    codes, x0, x1, top, bottom, size, space, line_of = (
+        a[order] for a in (codes, x0, x1, top, bottom, size, space, line_of))
+    is_glyph = ~space
+    g = np.flatnonzero(is_glyph)  # glyph positions, line by line
+    if g.size == 0:
+        return [], glyph_count
+    g_line = line_of[g]
+    lines_with_glyphs, g_start, g_count = np.unique(g_line, return_index=True, return_counts=True)
+    g_end = g_start + g_count
+
+    # Median glyph size per line, else the first glyph's height, else 10.
+    sizes = size[g][np.lexsort((size[g], g_line))]
+    mid = g_start + g_count // 2
+    med = np.where(g_count % 2 == 1, sizes[mid], (sizes[mid - 1] + sizes[mid]) / 2)
+    first_height = bottom[g[g_start]] - top[g[g_start]]
+    line_size = np.where(med != 0, med, np.where(first_height != 0, first_height, 10.0))
+
+    # A space before a glyph: the source drew one since the previous glyph, or the gap is wide.
+    after = np.zeros(g.size, dtype=bool)
+    after[1:] = g_line[1:] == g_line[:-1]
+    spaces_before = np.cumsum(space)[g]
+    pending = np.zeros(g.size, dtype=bool)
+    pending[1:] = spaces_before[1:] > spaces_before[:-1]
+    gap = np.zeros(g.size)
+    gap[1:] = x0[g[1:]] - x1[g[:-1]]
+    cjk = _cjk_mask(codes[g])
+    near_cjk = cjk.copy()
+    near_cjk[1:] |= cjk[:-1]
+    per_line_size = np.repeat(line_size, g_count)
+    wide = gap > np.where(near_cjk, 0.4, 0.2) * per_line_size
+    insert = after & (pending | wide)
+
+    # All lines' text in one string: glyphs with the inserted spaces, sliced per line.
+    where = np.arange(g.size) + np.cumsum(insert)
+    out = np.full(g.size + int(insert.sum()), 0x20, dtype="<u4")
+    out[where] = codes[g]
+    page_text = out.tobytes().decode("utf-32-le")
+    text_start, text_end = where[g_start].tolist(), (where[g_end - 1] + 1).tolist()
+
+    gx0, gx1, gsize = x0[g], x1[g], size[g]
+    line_x0 = gx0[g_start].tolist()
+    line_x1 = np.maximum.reduceat(gx1, g_start).tolist()
+    line_top = np.minimum.reduceat(top[g], g_start).tolist()
+    line_bottom = np.maximum.reduceat(bottom[g], g_start).tolist()
+    glyph_text = codes[g].astype("<u4").tobytes().decode("utf-32-le")
+    # First and last char of each line, spaces included, for lead/trail_space.
+    lead = space[np.searchsorted(line_of, lines_with_glyphs, side="left")].tolist()
+    trail = space[np.searchsorted(line_of, lines_with_glyphs, side="right") - 1].tolist()
+
+    lines = []
+    for j, (a, b) in enumerate(zip(g_start.tolist(), g_end.tolist())):
+        lines.append(_Line(
+            page=number,
+            text=page_text[text_start[j]:text_end[j]],
+            x0=line_x0[j],
+            x1=line_x1[j],
+            top=line_top[j],
+            bottom=line_bottom[j],
+            size=line_size[j].item(),
+            head_width=_head_width(glyph_text, gx0, gx1, gsize[a], a, b),  # reads a few glyphs
+            lead_space=lead[j],
+            trail_space=trail[j],
+        ))
+    return sorted(lines, key=lambda ln: ln.top), glyph_count
 
 
 # ---------------------------------------------------------------------------------------------
@@ -753,11 +1086,10 @@ def read_pdf(path: Path, options: ReaderOptions) -> list[Para]:
     n_garbled = 0
     blank_pages = 0
     for page in backend(path):
-        glyphs = sum(1 for c in page.chars if not c.text.isspace())
-        n_glyphs += glyphs
-        blank_pages += glyphs == 0
+        n_glyphs += page.glyphs
+        blank_pages += page.glyphs == 0
         n_garbled += page.garbled
-        pages.append(chars_to_lines(page))
+        pages.append(page.lines)
         sizes.append((page.width, page.height))
     if not pages:
         raise ReaderError("corrupt", f"{path.name} has no pages")

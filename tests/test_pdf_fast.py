@@ -1,0 +1,310 @@
+"""The pypdfium2 path reads chars in bulk and builds lines over arrays (pipeline/readers/pdf.py):
+it must give exactly what asking pdfium char by char and building `_Char` lines gives.
+
+Checked three ways, on the seed PDFs and on PDFs built here to hit the special cases (a ratio
+drawn out of order, a rotated stamp, fake bold, Latin words, glyphs without Unicode, a code point
+outside the BMP, an unmapped control code):
+- chars: `_pdfium_char_arrays` against the per-char API loop the reader used before (`_oracle_chars`);
+- lines: `_lines_from_arrays` against `_dedupe` + `chars_to_lines` on the same chars, every field;
+- paragraphs: both backends agree wherever their extraction does.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import math
+from pathlib import Path
+
+import pikepdf
+import pytest
+from pikepdf import Array, Dictionary, Name
+from test_readers import FONT_SIZE, LEFT, POLICY, make_pdf, paginate, typeset
+
+from pipeline.readers import ReaderError, ReaderOptions, read_paras
+from pipeline.readers import pdf as P
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEED_PDFS = sorted(SEEDS.glob("*.pdf")) if SEEDS.is_dir() else []
+needs_seeds = pytest.mark.skipif(not SEED_PDFS, reason="seed files absent")
+
+
+def _oracle_chars(tp, height: float) -> tuple[list[P._Char], int]:
+    """The reader's former per-char loop over pypdfium2.raw, verbatim in what it selects and reads."""
+    from pypdfium2 import raw
+
+    left, bottom, right, top = (ctypes.c_double() for _ in range(4))
+    rect = raw.FS_RECTF()
+    chars, garbled = [], 0
+    for k in range(raw.FPDFText_CountChars(tp)):
+        if raw.FPDFText_IsGenerated(tp, k) == 1:
+            continue
+        code = raw.FPDFText_GetUnicode(tp, k)
+        unmapped = raw.FPDFText_HasUnicodeMapError(tp, k) == 1
+        if unmapped or code in (0, 0xFFFD, 0xFFFE) or 0xD800 <= code <= 0xDFFF:
+            garbled += 1
+            text = P._REPLACEMENT
+        elif code < 0x20 and code != 0x09:
+            continue
+        else:
+            text = chr(code)
+        if not raw.FPDFText_GetLooseCharBox(tp, k, ctypes.byref(rect)):
+            if not raw.FPDFText_GetCharBox(tp, k, ctypes.byref(left), ctypes.byref(right),
+                                           ctypes.byref(bottom), ctypes.byref(top)):
+                continue
+            x0, x1, y0, y1 = left.value, right.value, bottom.value, top.value
+        else:
+            x0, x1, y0, y1 = rect.left, rect.right, rect.bottom, rect.top
+        size = raw.FPDFText_GetFontSize(tp, k) or (y1 - y0)
+        angle = raw.FPDFText_GetCharAngle(tp, k)
+        upright = angle < 0 or min(angle, 2 * math.pi - angle) < 0.05
+        chars.append(P._Char(text, x0, x1, height - y1, height - y0, float(size), upright))
+    return chars, garbled
+
+
+def _pages(path: Path):
+    """(number, width, height, oracle chars, oracle garbled, array chars, array garbled) per page."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        for index in range(len(pdf)):
+            page = pdf[index]
+            width, height = (float(v) for v in page.get_size())
+            textpage = page.get_textpage()
+            oracle, oracle_garbled = _oracle_chars(textpage.raw, height)
+            arrays, garbled = P._pdfium_char_arrays(ctypes.cast(textpage.raw, ctypes.c_void_p),
+                                                    textpage.count_chars(), height)
+            textpage.close()
+            page.close()
+            yield index + 1, width, height, oracle, oracle_garbled, arrays, garbled
+    finally:
+        pdf.close()
+
+
+def _assert_fast_path_exact(path: Path) -> int:
+    """Chars and lines of every page equal the per-char reference; returns pages on the fast path."""
+    fast_pages = 0
+    for number, width, height, oracle, oracle_garbled, arrays, garbled in _pages(path):
+        assert arrays.to_chars() == oracle, f"page {number}: chars differ"
+        assert garbled == oracle_garbled
+        deduped = P._dedupe(oracle)
+        reference = P.chars_to_lines(P._Page(number, width, height, deduped, garbled))
+        fast = P._lines_from_arrays(number, arrays)
+        if fast is None:  # a page the array path hands back to the reference path
+            continue
+        lines, glyphs = fast
+        assert [dataclasses.astuple(ln) for ln in lines] == [dataclasses.astuple(ln) for ln in reference]
+        assert glyphs == sum(1 for c in deduped if not c.text.isspace())
+        fast_pages += 1
+    return fast_pages
+
+
+def _texts(path: Path, backend: str) -> list[tuple[str, int]]:
+    return [(p.text, p.page) for p in read_paras(path, ReaderOptions(pdf_backend=backend))]
+
+
+def _hex(text: str) -> str:
+    return text.encode("utf-16-be").hex()
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds
+# ---------------------------------------------------------------------------------------------
+
+@needs_seeds
+@pytest.mark.parametrize("path", SEED_PDFS, ids=lambda p: p.stem)
+def test_seed_chars_and_lines_equal_the_per_char_reference(path):
+    assert _assert_fast_path_exact(path) >= 1
+
+
+@needs_seeds
+@pytest.mark.parametrize("path", SEED_PDFS, ids=lambda p: p.stem)
+def test_seed_backends_give_identical_paragraphs(path):
+    assert _texts(path, "pypdfium2") == _texts(path, "pdfplumber")
+
+
+@needs_seeds
+def test_seed_ratio_colon_drawn_late_reads_1_1():
+    # pdfium emits this ratio as "11∶": the colon is drawn afterwards in another font.
+    seed = SEEDS / "003_af7725881e400d8b.pdf"
+    if not seed.exists():
+        pytest.skip("seed 003 absent")
+    text = "".join(t for t, _ in _texts(seed, "pypdfium2"))
+    assert "按不超过1∶1的比例" in text
+    assert "11∶" not in text
+    assert _assert_fast_path_exact(seed) >= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# PDFs built here
+# ---------------------------------------------------------------------------------------------
+
+def _ratio_ops(number):
+    y = 842 - 60 - FONT_SIZE
+    return [f"BT /F1 10 Tf 1 0 0 1 {LEFT + 60} {y} Tm <{_hex('按1')}> Tj ET",
+            f"BT /F1 10 Tf 1 0 0 1 {LEFT + 90} {y} Tm <{_hex('的比例配套。')}> Tj ET",
+            f"BT /F1 10 Tf 1 0 0 1 {LEFT + 75} {y} Tm <{_hex('∶1')}> Tj ET"]
+
+
+def test_built_ratio_drawn_out_of_order(tmp_path):
+    path = tmp_path / "ratio.pdf"
+    make_pdf(path, [[(LEFT, 60.0, "（一）资助", FONT_SIZE)]], extra_ops=_ratio_ops)
+    assert _assert_fast_path_exact(path) == 1
+    text = "".join(t for t, _ in _texts(path, "pypdfium2")).replace(" ", "")
+    assert "按1∶1的比例配套。" in text
+    assert _texts(path, "pypdfium2") == _texts(path, "pdfplumber")
+
+
+def test_built_policy_with_header_footer_latin_and_indent(tmp_path):
+    paras = POLICY + ["Made in China 2025 and the Guangdong-Hong Kong-Macao Greater Bay Area plan (GBA) apply."]
+    pages = paginate(typeset(paras, indent=2 * FONT_SIZE), per_page=12,
+                     header="广东省科学技术厅文件", footer=lambda n: f"— {n} —")
+    path = tmp_path / "policy.pdf"
+    make_pdf(path, pages)
+    assert _assert_fast_path_exact(path) == len(pages)
+    assert _texts(path, "pypdfium2") == _texts(path, "pdfplumber")
+
+
+def _rotated(text: str, x: float, y: float, degrees: float = 30.0) -> str:
+    # (pdfium drops text objects of this non-embedded font set at exactly 90°, so 30°.)
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    return f"BT /F1 10 Tf {c:.4f} {s:.4f} {-s:.4f} {c:.4f} {x} {y} Tm <{_hex(text)}> Tj ET"
+
+
+def test_built_rotated_stamp_is_dropped_on_the_fast_path(tmp_path):
+    path = tmp_path / "stamp.pdf"  # a few turned glyphs: well under a tenth of the page
+    make_pdf(path, paginate(typeset(POLICY), per_page=30), extra_ops=lambda n: [_rotated("内部资料", 400, 300)])
+    chars = next(_pages(path))[3]
+    assert 0 < sum(not c.upright for c in chars) < 0.1 * len(chars)
+    assert _assert_fast_path_exact(path) == 1
+    got = _texts(path, "pypdfium2")
+    assert [t for t, _ in got] == POLICY
+
+
+def test_built_mostly_rotated_page_keeps_its_text(tmp_path):
+    # A page set at an angle: the turned glyphs are the page, so none is dropped.
+    path = tmp_path / "turned.pdf"
+    make_pdf(path, [[]], extra_ops=lambda n: [_rotated(line, 100 + 15 * i, 100) for i, line in enumerate(POLICY[:4])])
+    chars = next(_pages(path))[3]
+    assert chars and not any(c.upright for c in chars)
+    assert _assert_fast_path_exact(path) == 1
+
+
+@pytest.mark.parametrize("copies", [2, 3])
+def test_built_fake_bold_goes_through_dedupe(tmp_path, copies):
+    path = tmp_path / "bold.pdf"
+    make_pdf(path, paginate(typeset(POLICY[:4]), per_page=30), copies=copies)
+    for number, width, height, oracle, _, arrays, _ in _pages(path):
+        assert arrays.to_chars() == oracle
+        assert P._lines_from_arrays(number, arrays) is None  # handed to _dedupe + chars_to_lines
+    assert [t for t, _ in _texts(path, "pypdfium2")] == POLICY[:4]
+
+
+def _identity_font(pdf: pikepdf.Pdf, mappings: bytes):
+    """A Type0 font (Identity-H) whose ToUnicode CMap has just `mappings` (bfchar lines)."""
+    descriptor = pdf.make_indirect(Dictionary(
+        Type=Name.FontDescriptor, FontName=Name("/STSong-Light"), Flags=6, FontBBox=Array([0, -200, 1000, 900]),
+        ItalicAngle=0, Ascent=880, Descent=-120, CapHeight=880, StemV=80,
+    ))
+    cid = pdf.make_indirect(Dictionary(
+        Type=Name.Font, Subtype=Name.CIDFontType0, BaseFont=Name("/STSong-Light"),
+        CIDSystemInfo=Dictionary(Registry=pikepdf.String("Adobe"), Ordering=pikepdf.String("Identity"), Supplement=0),
+        FontDescriptor=descriptor, DW=1000,
+    ))
+    n = mappings.count(b"\n") + 1
+    cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+            b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            b"/CMapName /Adobe-Identity-UCS def /CMapType 2 def\n"
+            b"1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
+            + f"{n} beginbfchar\n".encode() + mappings + b"\nendbfchar\n"
+            b"endcmap CMapName currentdict /CMap defineresource pop end end")
+    return pdf.make_indirect(Dictionary(
+        Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/STSong-Light"), Encoding=Name("/Identity-H"),
+        DescendantFonts=Array([cid]), ToUnicode=pdf.make_stream(cmap),
+    ))
+
+
+def _identity_pdf(path: Path, mappings: bytes, pages: list[list[bytes]]) -> None:
+    """One line of hex glyph codes (CIDs) per entry, 15pt apart."""
+    pdf = pikepdf.new()
+    font = _identity_font(pdf, mappings)
+    for lines in pages:
+        page = pdf.add_blank_page(page_size=(595, 842))
+        page.Resources = Dictionary(Font=Dictionary(F1=font))
+        ops = [b"BT /F1 10 Tf 1 0 0 1 50 %d Tm <%s> Tj ET" % (700 - 15 * i, codes) for i, codes in enumerate(lines)]
+        page.Contents = pdf.make_stream(b"\n".join(ops))
+    pdf.save(path)
+
+
+def test_built_codes_outside_the_bmp_and_unmapped_control_codes(tmp_path):
+    # CID 3 has no mapping and is the control code 0x03 for pdfium (page 1); CID 2 maps to
+    # U+20000, two surrogate chars on one glyph for pdfium (page 2). Either way the page text
+    # is not one unit per char, so each char's code point is asked for, with the same result
+    # (page 2's two U+FFFD on one spot then go through _dedupe like fake bold).
+    path = tmp_path / "nonbmp.pdf"
+    mappings = b"<0001> <4E00>\n<0002> <D840DC00>\n<0004> <0041>\n<0005> <4E8C>"
+    body = [b"0001" * (i + 1) + b"0005" * (25 - i) for i in range(20)]  # all different: pdfium drops repeats
+    _identity_pdf(path, mappings, [[b"000100030004" * 3] + body, [b"000100020004" * 3] + body])
+    assert _assert_fast_path_exact(path) == 1
+    assert _texts(path, "pypdfium2")  # few garbled glyphs among many: read, not refused
+
+
+def test_built_code_points_beyond_the_bmp_read_one_by_one(tmp_path):
+    # Glyph names u20000 / u1F600 give pdfium one char each beyond the BMP; its page text
+    # (UCS-2) leaves them out, so the reader must notice the short count and ask per char.
+    pdf = pikepdf.new()
+    font = pdf.make_indirect(Dictionary(
+        Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica,
+        Encoding=Dictionary(Type=Name.Encoding, BaseEncoding=Name.WinAnsiEncoding,
+                            Differences=Array([65, Name("/u20000"), Name("/u1F600")])),
+    ))
+    page = pdf.add_blank_page(page_size=(595, 842))
+    page.Resources = Dictionary(Font=Dictionary(F1=font))
+    page.Contents = pdf.make_stream(b"BT /F1 10 Tf 1 0 0 1 50 700 Tm (xAyBz) Tj ET")
+    path = tmp_path / "beyond_bmp.pdf"
+    pdf.save(path)
+    assert "\U00020000" in "".join(c.text for c in next(_pages(path))[3])
+    assert _assert_fast_path_exact(path) == 1
+    assert "x\U00020000y\U0001F600z" in "".join(t for t, _ in _texts(path, "pypdfium2"))
+
+
+def test_big_page_gets_its_own_buffers():
+    small = P._char_buffers(100)
+    assert P._char_buffers(50) is small
+    big = P._char_buffers(P._KEEP_BUFFERS_UP_TO + 1)
+    assert big.capacity > P._KEEP_BUFFERS_UP_TO and P._char_buffers(100) is small
+
+
+def test_built_mostly_unmapped_glyphs_are_garbled_on_both_paths(tmp_path):
+    path = tmp_path / "unmapped.pdf"
+    _identity_pdf(path, b"<0001> <4E00>", [[b"0001" * (i + 1) + b"0007" * 30 for i in range(10)]])
+    assert _assert_fast_path_exact(path) == 1
+    with pytest.raises(ReaderError) as exc:
+        _texts(path, "pypdfium2")
+    assert exc.value.reason == "garbled_text"
+
+
+# ---------------------------------------------------------------------------------------------
+# The array helpers against their per-char definitions
+# ---------------------------------------------------------------------------------------------
+
+def test_cjk_mask_matches_is_cjk():
+    import numpy as np
+
+    codes = np.arange(0x41000)
+    mask = P._cjk_mask(codes)
+    expected = np.array([P._is_cjk(chr(c)) for c in range(0x41000) if not 0xD800 <= c <= 0xDFFF])
+    assert (mask[(codes < 0xD800) | (codes > 0xDFFF)] == expected).all()
+
+
+def test_space_codes_are_pythons_isspace():
+    assert P._SPACE_CODES == [c for c in range(0x110000) if chr(c).isspace()]
+
+
+def test_non_finite_boxes_go_to_the_reference_path():
+    import numpy as np
+
+    arrays = P._CharArrays(np.array([0x4E00, 0x4E8C]), np.array([0.0, np.nan]), np.array([10.0, 20.0]),
+                           np.array([5.0, 5.0]), np.array([15.0, 15.0]), np.array([10.0, 10.0]),
+                           np.array([True, True]))
+    assert P._lines_from_arrays(1, arrays) is None

@@ -140,18 +140,32 @@ def para(text: str) -> str:
 
 # ---- PDF ------------------------------------------------------------------------------------
 
-def cjk_font(pdf: pikepdf.Pdf):
-    """STSong-Light, not embedded, UniGB-UTF16-H: both backends map it to Unicode without a font file."""
+def cjk_font(pdf: pikepdf.Pdf, to_unicode: bytes | None = None):
+    """STSong-Light, not embedded. By default UniGB-UTF16-H: both backends map it to Unicode without
+    a font file. With `to_unicode` (bfchar lines, `<0041> <4E00>`), Identity-H glyph codes whose
+    only Unicode mapping is that ToUnicode CMap."""
+    identity = to_unicode is not None
     descriptor = pdf.make_indirect(Dictionary(
         Type=Name.FontDescriptor, FontName=Name("/STSong-Light"), Flags=6, FontBBox=Array([0, -200, 1000, 900]),
         ItalicAngle=0, Ascent=880, Descent=-120, CapHeight=880, StemV=80))
+    system = (("Identity", 0) if identity else ("GB1", 2))
     cid = pdf.make_indirect(Dictionary(
         Type=Name.Font, Subtype=Name.CIDFontType0, BaseFont=Name("/STSong-Light"),
-        CIDSystemInfo=Dictionary(Registry=pikepdf.String("Adobe"), Ordering=pikepdf.String("GB1"), Supplement=2),
-        FontDescriptor=descriptor, DW=1000, W=Array([1, 95, 500])))
-    return pdf.make_indirect(Dictionary(
-        Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/STSong-Light"),
-        Encoding=Name("/UniGB-UTF16-H"), DescendantFonts=Array([cid])))
+        CIDSystemInfo=Dictionary(Registry=pikepdf.String("Adobe"), Ordering=pikepdf.String(system[0]),
+                                 Supplement=system[1]),
+        FontDescriptor=descriptor, DW=1000, **({} if identity else {"W": Array([1, 95, 500])})))
+    font = Dictionary(Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/STSong-Light"),
+                      Encoding=Name("/Identity-H" if identity else "/UniGB-UTF16-H"), DescendantFonts=Array([cid]))
+    if identity:
+        n = to_unicode.count(b"\n") + 1
+        font.ToUnicode = pdf.make_stream(
+            b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+            b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            b"/CMapName /Adobe-Identity-UCS def /CMapType 2 def\n"
+            b"1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
+            + f"{n} beginbfchar\n".encode() + to_unicode + b"\nendbfchar\n"
+            b"endcmap CMapName currentdict /CMap defineresource pop end end")
+    return pdf.make_indirect(font)
 
 
 def text_ops(lines: list[str], top: float = 60.0, pitch: float = 15.0, size: float = 10.0) -> bytes:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name
+from hostile_files import cjk_font
 from test_readers import FONT_SIZE, LEFT, POLICY, make_pdf, paginate, typeset
 
 from pipeline.readers import ReaderError, ReaderOptions, read_paras
@@ -200,34 +201,10 @@ def test_built_fake_bold_goes_through_dedupe(tmp_path, copies):
     assert [t for t, _ in _texts(path, "pypdfium2")] == POLICY[:4]
 
 
-def _identity_font(pdf: pikepdf.Pdf, mappings: bytes):
-    """A Type0 font (Identity-H) whose ToUnicode CMap has just `mappings` (bfchar lines)."""
-    descriptor = pdf.make_indirect(Dictionary(
-        Type=Name.FontDescriptor, FontName=Name("/STSong-Light"), Flags=6, FontBBox=Array([0, -200, 1000, 900]),
-        ItalicAngle=0, Ascent=880, Descent=-120, CapHeight=880, StemV=80,
-    ))
-    cid = pdf.make_indirect(Dictionary(
-        Type=Name.Font, Subtype=Name.CIDFontType0, BaseFont=Name("/STSong-Light"),
-        CIDSystemInfo=Dictionary(Registry=pikepdf.String("Adobe"), Ordering=pikepdf.String("Identity"), Supplement=0),
-        FontDescriptor=descriptor, DW=1000,
-    ))
-    n = mappings.count(b"\n") + 1
-    cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
-            b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
-            b"/CMapName /Adobe-Identity-UCS def /CMapType 2 def\n"
-            b"1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
-            + f"{n} beginbfchar\n".encode() + mappings + b"\nendbfchar\n"
-            b"endcmap CMapName currentdict /CMap defineresource pop end end")
-    return pdf.make_indirect(Dictionary(
-        Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/STSong-Light"), Encoding=Name("/Identity-H"),
-        DescendantFonts=Array([cid]), ToUnicode=pdf.make_stream(cmap),
-    ))
-
-
 def _identity_pdf(path: Path, mappings: bytes, pages: list[list[bytes]]) -> None:
     """One line of hex glyph codes (CIDs) per entry, 15pt apart."""
     pdf = pikepdf.new()
-    font = _identity_font(pdf, mappings)
+    font = cjk_font(pdf, to_unicode=mappings)
     for lines in pages:
         page = pdf.add_blank_page(page_size=(595, 842))
         page.Resources = Dictionary(Font=Dictionary(F1=font))

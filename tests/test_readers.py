@@ -18,7 +18,8 @@ import pytest
 from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls
-from pikepdf import Array, Dictionary, Name
+from hostile_files import cid_glyph_pdf, cjk_font
+from pikepdf import Dictionary
 
 from pipeline.model import Para
 from pipeline.readers import (
@@ -489,19 +490,7 @@ def paginate(lines, per_page: int, header: str | None = None, footer=None, top: 
 def make_pdf(path: Path, pages, encryption=None, copies: int = 1, extra_ops=None) -> None:
     """pages: [[(x, top, text, size), ...], ...] on A4; text in STSong-Light via UniGB-UTF16-H."""
     pdf = pikepdf.new()
-    descriptor = pdf.make_indirect(Dictionary(
-        Type=Name.FontDescriptor, FontName=Name("/STSong-Light"), Flags=6, FontBBox=Array([0, -200, 1000, 900]),
-        ItalicAngle=0, Ascent=880, Descent=-120, CapHeight=880, StemV=80,
-    ))
-    cid_font = pdf.make_indirect(Dictionary(
-        Type=Name.Font, Subtype=Name.CIDFontType0, BaseFont=Name("/STSong-Light"),
-        CIDSystemInfo=Dictionary(Registry=pikepdf.String("Adobe"), Ordering=pikepdf.String("GB1"), Supplement=2),
-        FontDescriptor=descriptor, DW=1000, W=Array([1, 95, 500]),
-    ))
-    font = pdf.make_indirect(Dictionary(
-        Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/STSong-Light"),
-        Encoding=Name("/UniGB-UTF16-H"), DescendantFonts=Array([cid_font]),
-    ))
+    font = cjk_font(pdf)
     for number, lines in enumerate(pages):
         ops = []
         for x, top, text, size in lines:
@@ -702,7 +691,6 @@ def test_pdf_image_annex_pages_are_fine(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_pdf_fonts_without_unicode_are_garbled(tmp_path, backend):
-    from hostile_files import cid_glyph_pdf
 
     path = tmp_path / "garbled.pdf"
     cid_glyph_pdf(path, lines=1)

@@ -118,7 +118,8 @@ class Merge:
             new[name] = sort_by_doc(self._with_run_id(name, tables.get(name)))
             replaced[name] = (old.filter(pc.is_in(old["doc_id"], value_set=replaced_ids))
                               if old.num_rows and len(replaced_ids) else old.slice(0, 0))
-            self._write(name, sort_by_doc(pa.concat_tables([kept, new[name]])))
+            # Both sides are sorted: a merge is only needed when there are kept rows.
+            self._write(name, sort_by_doc(pa.concat_tables([kept, new[name]])) if kept.num_rows else new[name])
         change_rows = diff_tables(replaced, new, replaced_ids.to_pylist()) if len(replaced_ids) else []
         if change_rows:
             for c in change_rows:

@@ -26,10 +26,9 @@ from pipeline.parse import parser_version
 from pipeline.process import Job
 from pipeline.readers import ReaderOptions
 from pipeline.scan import Scan, error_row, scan_raw
-from pipeline.merge import Merge
+from pipeline.merge import DATA_TABLES, Merge
 from pipeline.tables import TABLES, StagedWrite, count_rows, decode_rows, read_table, to_arrow
 
-DATA_TABLES = ("documents", "sections", "responsibilities", "quantities", "terms")
 TRIGGERS = ("manual", "schedule", "rules_changed", "reextract")
 
 
@@ -185,13 +184,13 @@ class RunOutput:
             for e in errors:
                 # An error carried over keeps the run that found it, like carried-over rows do.
                 e["run_id"] = old_errors.get((e["source_path"], e["sha256"])) if id(e) in carried else ctx.run_id
-            self.stage.put("errors", _sorted(to_arrow("errors", errors), "source_path"))
+            self.stage.append("errors", _sorted(to_arrow("errors", errors), "source_path"))
         if plan.reprocessed or not (self.out / "changes.parquet").exists():
             if "changes" not in self.stage.staged():
-                self.stage.put("changes", to_arrow("changes", []))
+                self.stage.append("changes", to_arrow("changes", []))
         record = run_record(ctx.run_id, ctx.started, ctx.trigger, "completed", ctx.rules_version,
                             ctx.parser_versions, plan.counts, len(errors))
-        self.stage.put("runs", append_run(self.out, record))
+        self.stage.append("runs", append_run(self.out, record))
         self.stage.commit()
 
         changes = None

@@ -180,8 +180,8 @@ def recover(out: Path) -> None:
 class StagedWrite:
     """A set of tables written into the staging folder, then put in place as one unit.
 
-    Tables may be written whole (`put`) or streamed in pieces (`append`, one Parquet file per table
-    written through a `ParquetWriter`, so a table never has to be in memory at once). `commit()`
+    Tables are written whole or streamed in pieces (`append`: one Parquet file per table written
+    through a `ParquetWriter`, so a table never has to be in memory at once). `commit()`
     closes the files, writes the COMMIT marker and moves them in place; leaving the `with` block
     without committing (an exception) discards everything staged, and the previous tables stay.
     """
@@ -218,10 +218,6 @@ class StagedWrite:
             table = table.cast(SCHEMAS[name]).replace_schema_metadata(schema.metadata)
         self._writer(name, sorted_by).write_table(table)
 
-    def put(self, name: str, table: pa.Table) -> None:
-        """Stage the whole of table `name`."""
-        self.append(name, table)
-
     def staged(self) -> list[str]:
         return list(self._writers)
 
@@ -253,7 +249,7 @@ def write_tables(out: Path, tables: Mapping[str, pa.Table]) -> None:
     """Replace the given tables in `out` as one unit (see module docstring)."""
     with StagedWrite(out) as stage:
         for name, table in tables.items():
-            stage.put(name, table)
+            stage.append(name, table)
         stage.commit()
 
 

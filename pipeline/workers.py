@@ -35,7 +35,6 @@ import os
 import resource
 import signal
 import time
-from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Union

@@ -13,16 +13,9 @@ import logging
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
-import httpx
-
+from flows.api import prefect_api
 from flows.prefect_env import configure
 from pipeline.config import project_dir
 
@@ -44,55 +37,6 @@ def parse_interval(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def local_prefect_server(loop_seconds: float, timeout: float = 90.0) -> Iterator[str]:
-    """Start `prefect server start` on a free local port; yield its API URL; stop it afterwards."""
-    port = _free_port()
-    home = Path(os.environ["PREFECT_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ,
-           # How often the scheduler creates runs: no slower than the schedule asks for.
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(max(1.0, min(loop_seconds, 60.0))),
-           # Its own database: SQLite shared with embedded runs in other processes gives "database is locked".
-           "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'server.db'}"}
-    log_path = home / "server.log"
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"the local Prefect server exited with {proc.returncode}:\n{tail}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the local Prefect server did not answer on {url} within {timeout:g} s")
-            time.sleep(0.5)
-        log.info("Prefect server (UI and API) on http://127.0.0.1:%d (log: %s)", port, log_path)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
 def serve(interval: Optional[dt.timedelta], cron: Optional[str], parameters: dict,
           name: str = "scheduled-ingest") -> None:
     """Serve until interrupted (SIGINT / SIGTERM)."""
@@ -102,7 +46,10 @@ def serve(interval: Optional[dt.timedelta], cron: Optional[str], parameters: dic
     signal.signal(signal.SIGTERM, _stop)
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     loop = interval.total_seconds() if interval else 60.0
-    with _api(loop) as url:
+    with prefect_api("server", loop) as api:
+        url = api.url if api else os.environ["PREFECT_API_URL"]
+        if api:
+            log.info("Prefect server (UI and API) on http://127.0.0.1:%d (log: %s)", api.port, api.log_path)
         from flows.ingest import ingest  # imported once PREFECT_API_URL is known
 
         log.info("serving deployment 'ingest/%s' (%s) against %s", name,
@@ -116,17 +63,3 @@ def serve(interval: Optional[dt.timedelta], cron: Optional[str], parameters: dic
         except KeyboardInterrupt:
             pass
     log.info("stopped")
-
-
-@contextmanager
-def _api(loop_seconds: float) -> Iterator[str]:
-    existing = os.environ.get("PREFECT_API_URL")
-    if existing:
-        yield existing
-        return
-    with local_prefect_server(loop_seconds) as url:
-        os.environ["PREFECT_API_URL"] = url
-        try:
-            yield url
-        finally:
-            os.environ.pop("PREFECT_API_URL", None)

@@ -92,6 +92,32 @@ def _serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def _run(a: argparse.Namespace) -> dict:
+    """`ingest` / `reextract`: settings and rules are validated first (a bad value stops the run
+    before anything starts); then the local Prefect API starts while the flow module is imported
+    (flows/api.py), and the flow runs against it."""
+    from flows.api import prefect_api
+    from flows.prefect_env import configure
+    from pipeline.config import load_settings, project_dir
+    from pipeline.rules import load_rules
+
+    configure(project_dir())
+    load_rules(load_settings(a.config).config_dir)
+    with prefect_api(wait=False) as api:
+        from flows.ingest import run_ingest
+
+        if api:
+            api.wait()
+        return run_ingest(
+            raw_dir=str(a.raw) if a.raw else None, out_dir=str(a.out) if a.out else None,
+            config_dir=str(a.config) if a.config else None, pdf_backend=a.pdf_backend,
+            cache_dir=str(a.cache) if a.cache else None,
+            workers=a.workers, reextract=a.command == "reextract",
+            wait_if_busy=False if a.no_wait else None,
+            dask_address=a.dask_address, dask_workers=a.workers or 2,
+            trigger="reextract" if a.command == "reextract" else "manual")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="policy-pipeline", description="Chinese policy drafts → Parquet tables.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -124,16 +150,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         if a.command == "serve":
             return _serve(a)
-        from flows.ingest import run_ingest
-
-        summary = run_ingest(
-            raw_dir=str(a.raw) if a.raw else None, out_dir=str(a.out) if a.out else None,
-            config_dir=str(a.config) if a.config else None, pdf_backend=a.pdf_backend,
-            cache_dir=str(a.cache) if a.cache else None,
-            workers=a.workers, reextract=a.command == "reextract",
-            wait_if_busy=False if a.no_wait else None,
-            dask_address=a.dask_address, dask_workers=a.workers or 2,
-            trigger="reextract" if a.command == "reextract" else "manual")
+        summary = _run(a)
     except (ConfigError, RuleFileError) as e:
         print(f"policy-pipeline: {e}\nnothing was written.", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -116,16 +117,32 @@ def test_terms_give_keywords_per_section_with_the_user_dictionary(seed_run):
     assert "锂离子电池" in set(t[t.section_id == sid].term)
 
 
+def _processes_with(env_entry: bytes, cmd_part: bytes) -> list[int]:
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            if cmd_part in (d / "cmdline").read_bytes() and env_entry in (d / "environ").read_bytes().split(b"\0"):
+                found.append(int(d.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def test_cli_prints_summary_and_exits_zero(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     shutil.copy(ROOT / "raw" / "003_af7725881e400d8b.txt", raw)
     (raw / "broken.pdf").write_bytes(b"%PDF-1.7\nnot really a pdf")
-    env = {**os.environ, "POLICY_PIPELINE_HOME": str(ROOT)}
+    home = tmp_path / "prefect"
+    env = {**os.environ, "POLICY_PIPELINE_HOME": str(ROOT), "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
     r = subprocess.run([sys.executable, "-m", "pipeline.cli", "ingest", "--raw", str(raw),
                         "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env,
                        cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
+    # The CLI ran against the Prefect API it started itself (flows/api.py), and stopped it.
+    assert (home / "embedded-api.log").exists() and (home / "prefect.db").exists()
+    assert not _processes_with(f"PREFECT_HOME={home}".encode(), b"create_embedded_app")
     assert "files: 2 new" in r.stdout and "failed: 1" in r.stdout
     assert "errors by reason: corrupt 1" in r.stdout
     assert "Traceback" not in r.stderr and "database is locked" not in r.stderr

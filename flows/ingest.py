@@ -167,7 +167,8 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster
 
 
 def run_ingest(dask_address: Optional[str] = None, dask_workers: int = 2, **kwargs) -> dict:
-    """Run the flow in this process against the embedded Prefect API (or PREFECT_API_URL).
+    """Run the flow in this process against PREFECT_API_URL, or else Prefect's own temporary API
+    (the CLI starts one first: flows/api.py).
 
     Settings and rule files are validated first, so a bad value stops the run with its own message
     before Prefect starts and before anything is written. With `dask_address` the batches run on

@@ -48,6 +48,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(ROOT))
 
 import corpus  # noqa: E402
+from flows.api import stop_session  # noqa: E402  (no Prefect import: flows/api.py)
 
 PY = sys.executable
 
@@ -454,11 +455,7 @@ def bench_serve(d: Path, raw: Path, n_runs: int = 3, timeout: float = 600) -> di
                 if len(flow_runs) >= n_runs:
                     break
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_session(proc, signal.SIGINT, grace=60)  # SIGINT: serve stops like on Ctrl-C
         mon.stop()
 
     import datetime as dt

@@ -43,6 +43,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_session(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 20.0) -> None:
+    """Stop a process started with `start_new_session=True` and everything it started: `sig` to
+    its process group, then SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 class LocalAPI:
     """A Prefect API subprocess: `start()` returns at once, `wait()` until it answers, `stop()`."""
 
@@ -103,14 +116,8 @@ class LocalAPI:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc is not None:
+            stop_session(proc)
 
 
 @contextmanager

@@ -47,7 +47,7 @@ def serve(interval: Optional[dt.timedelta], cron: Optional[str], parameters: dic
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     loop = interval.total_seconds() if interval else 60.0
     with prefect_api("server", loop) as api:
-        url = api.url if api else os.environ["PREFECT_API_URL"]
+        url = os.environ["PREFECT_API_URL"]
         if api:
             log.info("Prefect server (UI and API) on http://127.0.0.1:%d (log: %s)", api.port, api.log_path)
         from flows.ingest import ingest  # imported once PREFECT_API_URL is known

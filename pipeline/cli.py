@@ -93,17 +93,17 @@ def _serve(a: argparse.Namespace) -> int:
 
 
 def _run(a: argparse.Namespace) -> dict:
-    """`ingest` / `reextract`: settings and rules are validated first (a bad value stops the run
-    before anything starts); then the local Prefect API starts while the flow module is imported
-    (flows/api.py), and the flow runs against it."""
+    """`ingest` / `reextract`: the local Prefect API starts first (flows/api.py: it is the longest
+    part of a new process's start), then, while it starts, settings and rules are validated (a bad
+    value stops the run and the API before anything is written) and the flow module is imported."""
     from flows.api import prefect_api
     from flows.prefect_env import configure
     from pipeline.config import load_settings, project_dir
     from pipeline.rules import load_rules
 
     configure(project_dir())
-    load_rules(load_settings(a.config).config_dir)
     with prefect_api(wait=False) as api:
+        load_rules(load_settings(a.config).config_dir)
         from flows.ingest import run_ingest
 
         if api:

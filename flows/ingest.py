@@ -63,7 +63,8 @@ def plan_task(scan: stages.Scan, settings: Settings, rules: RuleSet, parsers: di
               reextract: bool) -> stages.Plan:
     previous = stages.Previous.read(settings.out_dir)
     return stages.plan_run(scan, previous, rules.version, parsers,
-                           ReaderOptions(pdf_backend=settings.pdf_backend), force_reextract=reextract)
+                           ReaderOptions(pdf_backend=settings.pdf_backend), force_reextract=reextract,
+                           rule_versions=rules.file_versions)
 
 
 @task(name="process-batch", cache_policy=NONE)
@@ -119,7 +120,7 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster
     options = ReaderOptions(pdf_backend=settings.pdf_backend)
     parsers = {fmt: parser_version(fmt, options) for fmt in ("text", "docx", "pdf")}
     ctx = stages.RunContext(stages.new_run_id(), dt.datetime.now(dt.timezone.utc), trigger,
-                            rules.version, parsers)
+                            rules.version, parsers, rules.file_versions)
     scan = scan_task(settings)
     plan = plan_task(quote(scan), settings, rules, parsers, reextract)
     if plan.reextract and trigger in ("manual", "schedule") and not reextract:
@@ -127,10 +128,12 @@ def _ingest_locked(settings: Settings, trigger: str, reextract: bool, on_cluster
     log.info("%d files: %d new, %d changed, %d unchanged, %d removed; %d to process%s",
              len(scan.sources), plan.counts["new"], plan.counts["changed"], plan.counts["unchanged"],
              plan.counts["removed"], len(plan.jobs),
-             " (rules changed: re-extracting from cached text)" if plan.reextract else "")
+             f" (rules changed: re-extracting {', '.join(plan.tables)} from cached text)" if plan.reextract else "")
 
+    # Workers load jieba's dictionary (~2 s) only when some job finds keywords.
+    keywords = any("terms" in job.tables for job in plan.jobs)
     context_args = (str(settings.config_dir), rules.version, str(settings.cache_dir),
-                    settings.pdf_backend, settings.terms_per_section)
+                    settings.pdf_backend, settings.terms_per_section, keywords)
     # batch_size documents per task, or more when a run has many: a run of 10,000 documents in
     # 157 tasks spent ~8 s of CPU in Prefect's task bookkeeping (client and API) on two cores.
     size = max(settings.batch_size, -(-len(plan.jobs) // MAX_BATCHES))

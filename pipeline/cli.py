@@ -44,6 +44,11 @@ def format_summary(s: dict) -> str:
         "files: " + ", ".join(f"{files.get(k, 0)} {k}" for k in ("new", "changed", "unchanged", "removed")),
         f"processed: {s['processed']}  ok: {s['status'].get('ok', 0)}  failed: {n_failed}",
     ]
+    if s.get("tables_extracted") and s.get("previous_rules_version") and s["previous_rules_version"] != s["rules_version"]:
+        carried = [t for t in ("documents", "sections", "responsibilities", "quantities", "terms")
+                   if t not in s["tables_extracted"]]
+        lines.append("re-extracted: " + ", ".join(s["tables_extracted"])
+                     + (f" (carried over: {', '.join(carried)})" if carried else ""))
     if s["errors"]:
         lines.append("errors by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(s["errors"].items())))
     if s.get("nothing_changed"):

@@ -5,14 +5,19 @@
 
 A pure function of the text, the rules and the source's identity: the same inputs give the same
 rows, which is what lets a rule change re-extract the corpus from cached text, and lets the
-incremental and fresh runs be compared row for row. Keywords (`terms`) depend on the text only and
-are computed separately (pipeline/terms.py) so that they can be cached across rule changes.
+incremental and fresh runs be compared row for row. Keywords (`terms`) depend on the section texts
+only and are computed separately (pipeline/terms.py) so that they can be cached across rule changes.
+
+Each table depends on some of the rule files only (TABLE_RULES): after an edit of
+`quantities.yaml`, only the quantities are extracted again, and the other tables' rows are carried
+over (`tables_to_extract`, `document_rows(..., tables=...)`).
 """
 from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_right
 from dataclasses import dataclass, field, fields
+from typing import Iterable, Optional
 
 from pipeline.extract.metadata import text_to_metadata
 from pipeline.extract.quantities import sections_to_quantities
@@ -20,6 +25,27 @@ from pipeline.extract.responsibilities import sections_to_responsibilities
 from pipeline.model import ParsedText
 from pipeline.rules import RuleSet
 from pipeline.sections import text_to_sections
+
+
+# The rule files each table's rows depend on: every table hangs off the sections, the documents'
+# metadata feeds the quantities (the plan period dates a target), and keywords are per section.
+TABLE_RULES: dict[str, tuple[str, ...]] = {
+    "documents": ("sections.yaml", "metadata.yaml"),
+    "sections": ("sections.yaml",),
+    "responsibilities": ("sections.yaml", "responsibilities.yaml"),
+    "quantities": ("sections.yaml", "metadata.yaml", "quantities.yaml"),
+    "terms": ("sections.yaml",),
+}
+ALL_TABLES = tuple(TABLE_RULES)
+
+
+def tables_to_extract(old: Optional[dict], new: dict) -> tuple[str, ...]:
+    """The tables whose rows change when the rule files go from versions `old` to `new` (file name
+    → hash); every table when the old versions are unknown."""
+    if not old:
+        return ALL_TABLES
+    changed = {f for f in old.keys() | new.keys() if old.get(f) != new.get(f)}
+    return tuple(t for t, files in TABLE_RULES.items() if changed & set(files))
 
 
 @dataclass(frozen=True)
@@ -61,24 +87,28 @@ def _page_finder(parsed: ParsedText):
     return lambda offset: pages[max(bisect_right(starts, offset) - 1, 0)]
 
 
-def document_rows(src: Source, parsed: ParsedText, rules: RuleSet) -> DocRows:
+def document_rows(src: Source, parsed: ParsedText, rules: RuleSet, tables: Iterable[str] = ALL_TABLES) -> DocRows:
+    """The document's rows in `tables` (other than `terms`, see pipeline/process.py); the stages
+    the other tables need alone are skipped. `sections` rows are always returned: keywords are
+    found per section."""
+    tables = set(tables)
     doc_id = src.doc_id
     rv = rules.version
     sections = text_to_sections(parsed, rules["sections.yaml"], doc_id=doc_id)
-    meta = text_to_metadata(parsed, sections, rules["metadata.yaml"])
-    resps = sections_to_responsibilities(parsed, sections, rules["responsibilities.yaml"])
-    qtys = sections_to_quantities(parsed, sections, meta, rules["quantities.yaml"])
+    meta = (text_to_metadata(parsed, sections, rules["metadata.yaml"])
+            if tables & {"documents", "quantities"} else None)
     page_at = _page_finder(parsed)
-
-    date = dt.date.fromisoformat(meta.date) if meta.date else None
-    documents = [{
-        "doc_id": doc_id, "source_path": src.path, "source_name": src.name, "format": src.format,
-        "sha256": src.sha256, "size_bytes": src.size, "title": meta.title,
-        "doc_number": meta.doc_number, "issuers": meta.issuers, "date": date,
-        "is_draft": meta.is_draft, "period_start": meta.period_start, "period_end": meta.period_end,
-        "n_pages": parsed.n_pages, "n_chars": len(parsed.text), "n_sections": len(sections),
-        "parser": parsed.parser, "parser_version": parsed.parser_version, "rules_version": rv,
-    }]
+    out: dict[str, list[dict]] = {}
+    if "documents" in tables:
+        date = dt.date.fromisoformat(meta.date) if meta.date else None
+        out["documents"] = [{
+            "doc_id": doc_id, "source_path": src.path, "source_name": src.name, "format": src.format,
+            "sha256": src.sha256, "size_bytes": src.size, "title": meta.title,
+            "doc_number": meta.doc_number, "issuers": meta.issuers, "date": date,
+            "is_draft": meta.is_draft, "period_start": meta.period_start, "period_end": meta.period_end,
+            "n_pages": parsed.n_pages, "n_chars": len(parsed.text), "n_sections": len(sections),
+            "parser": parsed.parser, "parser_version": parsed.parser_version, "rules_version": rv,
+        }]
     text = parsed.text
     secs = []
     for s in sections:
@@ -91,18 +121,23 @@ def document_rows(src: Source, parsed: ParsedText, rules: RuleSet) -> DocRows:
             "body_start": s.body_start, "own_end": s.own_end, "end": end,
             "page_start": page_at(start), "page_end": page_at(max(start, end - 1)), "rules_version": rv,
         })
-    resp_rows = []
-    for r in resps:
+    out["sections"] = secs
+    if "responsibilities" in tables:
+        out["responsibilities"] = _located(
+            sections_to_responsibilities(parsed, sections, rules["responsibilities.yaml"]), doc_id, page_at, rv)
+    if "quantities" in tables:
+        out["quantities"] = _located(
+            sections_to_quantities(parsed, sections, meta, rules["quantities.yaml"]), doc_id, page_at, rv)
+    return DocRows(out)
+
+
+def _located(records: list, doc_id: str, page_at, rv: str) -> list[dict]:
+    rows = []
+    for r in records:
         row = _fields(r)
         row["doc_id"], row["page"], row["rules_version"] = doc_id, page_at(r.start), rv
-        resp_rows.append(row)
-    qty_rows = []
-    for q in qtys:
-        row = _fields(q)
-        row["doc_id"], row["page"], row["rules_version"] = doc_id, page_at(q.start), rv
-        qty_rows.append(row)
-    return DocRows({"documents": documents, "sections": secs,
-                    "responsibilities": resp_rows, "quantities": qty_rows})
+        rows.append(row)
+    return rows
 
 
 def section_texts(rows: DocRows) -> list[tuple[str, str]]:

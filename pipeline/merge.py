@@ -80,19 +80,31 @@ def _between(ids: list[str], lo: Optional[str], hi: Optional[str]) -> pa.Array:
     return pa.array(ids[i:j], pa.string())
 
 
+def _set_column(table: pa.Table, column: str, value: str) -> pa.Table:
+    """`table` with every value of string `column` set to `value`."""
+    i = table.schema.get_field_index(column)
+    return table.set_column(i, table.schema.field(i), pa.array([value] * table.num_rows, pa.string()))
+
+
 class Merge:
     """The data tables of one run, written into `stage` as batches arrive (see module docstring).
 
     `keep`: documents whose previous rows are carried over; `reprocessed`: documents whose previous
-    rows are replaced by new ones and compared with them; any other document in the previous
-    tables is dropped. `renamed` gives kept documents their new source path; `change_fields` are
-    set on every change row (the rule versions compared)."""
+    rows are replaced by new ones and compared with them, except in the tables where `carried`
+    lists them (a rule edit that leaves those tables as they were); any other document in the
+    previous tables is dropped. `renamed` gives kept documents their new source path;
+    `change_fields` are set on every change row (the rule versions compared). With `rules_version`,
+    carried-over rows get that rules_version: the current rules give exactly those rows."""
 
     def __init__(self, out: Path, stage: StagedWrite, run_id: str, keep: set[str],
-                 reprocessed: set[str], renamed: dict[str, str], change_fields: Optional[dict] = None):
+                 reprocessed: set[str], renamed: dict[str, str], change_fields: Optional[dict] = None,
+                 carried: Optional[dict[str, set[str]]] = None, rules_version: Optional[str] = None):
         self.stage, self.run_id, self.renamed = stage, run_id, renamed
         self.change_fields = {"run_id": run_id, **(change_fields or {})}
-        self.keep, self.reprocessed = sorted(keep), sorted(reprocessed)
+        self.rules_version = rules_version
+        carried = carried or {}
+        self.keep = {name: sorted(keep | carried.get(name, set())) for name in DATA_TABLES}
+        self.reprocessed = {name: sorted(reprocessed - carried.get(name, set())) for name in DATA_TABLES}
         self.previous = {name: _PreviousRows(out, name) for name in DATA_TABLES}
         self.pending: dict[str, list[pa.Table]] = {name: [] for name in DATA_TABLES}
         self.pending_bytes = dict.fromkeys(DATA_TABLES, 0)
@@ -106,21 +118,24 @@ class Merge:
         returns this batch's change rows."""
         if self.last_id is not None and last_id is not None and last_id <= self.last_id:
             raise ValueError(f"batches out of order: {last_id} after {self.last_id}")
-        keep = _between(self.keep, self.last_id, last_id)
-        replaced_ids = _between(self.reprocessed, self.last_id, last_id)
-        replaced, new = {}, {}
+        replaced, new, replaced_ids = {}, {}, set()
         for name in DATA_TABLES:
+            keep = _between(self.keep[name], self.last_id, last_id)
+            ids = _between(self.reprocessed[name], self.last_id, last_id)
+            replaced_ids.update(ids.to_pylist())
             old = self.previous[name].until(last_id)
             old = old.replace_schema_metadata(None)
             kept = old.filter(pc.is_in(old["doc_id"], value_set=keep)) if old.num_rows else old
             if name == "documents" and self.renamed and kept.num_rows:
                 kept = self._rename(kept)
+            if self.rules_version is not None and kept.num_rows and "rules_version" in kept.column_names:
+                kept = _set_column(kept, "rules_version", self.rules_version)
             new[name] = sort_by_doc(self._with_run_id(name, tables.get(name)))
-            replaced[name] = (old.filter(pc.is_in(old["doc_id"], value_set=replaced_ids))
-                              if old.num_rows and len(replaced_ids) else old.slice(0, 0))
+            replaced[name] = (old.filter(pc.is_in(old["doc_id"], value_set=ids))
+                              if old.num_rows and len(ids) else old.slice(0, 0))
             # Both sides are sorted: a merge is only needed when there are kept rows.
             self._write(name, sort_by_doc(pa.concat_tables([kept, new[name]])) if kept.num_rows else new[name])
-        change_rows = diff_tables(replaced, new, replaced_ids.to_pylist()) if len(replaced_ids) else []
+        change_rows = diff_tables(replaced, new, replaced_ids) if replaced_ids else []
         if change_rows:
             for c in change_rows:
                 c.update(self.change_fields)
@@ -142,9 +157,7 @@ class Merge:
     def _with_run_id(self, name: str, table: Optional[pa.Table]) -> pa.Table:
         if table is None:
             return SCHEMAS[name].empty_table()
-        table = table.replace_schema_metadata(None)
-        i = table.schema.get_field_index("run_id")
-        return table.set_column(i, table.schema.field(i), pa.array([self.run_id] * table.num_rows, pa.string()))
+        return _set_column(table.replace_schema_metadata(None), "run_id", self.run_id)
 
     def _rename(self, docs: pa.Table) -> pa.Table:
         paths = [self.renamed.get(d, p) for d, p in zip(docs["doc_id"].to_pylist(), docs["source_path"].to_pylist())]

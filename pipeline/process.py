@@ -19,13 +19,12 @@ from typing import Optional
 
 import pyarrow as pa
 
-from pipeline.document import DocRows, Source, document_rows, section_texts
+from pipeline.document import ALL_TABLES, DocRows, Source, document_rows, section_texts
 from pipeline.errors import PipelineError
 from pipeline.parse import load_cached, parse_file, parser_version, store_cached
 from pipeline.readers import ReaderError, ReaderOptions
 from pipeline.rules import RuleSet
 from pipeline.tables import SCHEMAS, encode_rows
-from pipeline.terms import keyword_extractor, text_to_terms
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,7 @@ class WorkContext:
 class Job:
     source: Source
     abs_path: Optional[str]  # None: re-extract from the text cache only
+    tables: tuple[str, ...] = ALL_TABLES  # the tables to extract (a rule edit needs only some)
 
 
 def get_parsed(job: Job, ctx: WorkContext):
@@ -91,6 +91,10 @@ def terms_table(src: Source, rows: DocRows, ctx: WorkContext) -> pa.Table:
         cache = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         cache = {}
+    # jieba's analyse module loads its IDF table (~100 MB) on import: only the processes that
+    # find keywords (the workers) import it, never the flow process.
+    from pipeline.terms import keyword_extractor, text_to_terms
+
     section_ids, ranks, words, weights, fresh = [], [], [], [], {}
     extractor = None
     for section_id, text in section_texts(rows):
@@ -117,25 +121,28 @@ def terms_table(src: Source, rows: DocRows, ctx: WorkContext) -> pa.Table:
                                  pa.nulls(len(words), pa.string())], schema=schema)
 
 
-def _extract(job: Job, ctx: WorkContext) -> tuple[DocRows, pa.Table]:
+def _extract(job: Job, ctx: WorkContext) -> dict[str, "list[dict] | pa.Table"]:
+    """The rows of the job's tables: dicts, and the terms as a table."""
     parsed = get_parsed(job, ctx)
     try:
-        rows = document_rows(job.source, parsed, ctx.rules)
-        return rows, terms_table(job.source, rows, ctx)
+        rows = document_rows(job.source, parsed, ctx.rules, job.tables)
+        terms = terms_table(job.source, rows, ctx) if "terms" in job.tables else None
     except MemoryError:
         raise
     except Exception as e:  # a bug in a stage must not take the batch down; it is reported as one
         raise PipelineError("extraction_failed", f"{type(e).__name__}: {e}", stage="extract") from e
+    out: dict = {name: rows.tables[name] for name in job.tables if name in rows.tables}
+    if terms is not None:
+        out["terms"] = terms
+    return out
 
 
 def process_job(job: Job, ctx: WorkContext) -> DocRows:
-    """The file's rows in every table, as dicts."""
-    rows, terms = _extract(job, ctx)
-    rows.tables["terms"] = terms.to_pylist()
-    return rows
+    """The file's rows in the job's tables, as dicts."""
+    return DocRows({name: rows.to_pylist() if isinstance(rows, pa.Table) else rows
+                    for name, rows in _extract(job, ctx).items()})
 
 
 def process_encoded(job: Job, ctx: WorkContext) -> dict[str, bytes]:
     """The file's rows as Arrow IPC bytes per table: what a worker sends back."""
-    rows, terms = _extract(job, ctx)
-    return encode_rows({**rows.tables, "terms": terms})
+    return encode_rows(_extract(job, ctx))

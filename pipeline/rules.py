@@ -130,6 +130,7 @@ class RuleSet:
     config_dir: Path
     files: dict[str, RuleFile]
     version: str  # rules_version: sha256 of the rule files, first 16 hex digits
+    file_versions: dict[str, str]  # rule file name → sha256 of its bytes, first 16 hex digits
 
     def __getitem__(self, filename: str) -> RuleFile:
         return self.files[filename]
@@ -154,6 +155,16 @@ def rules_version(config_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def rule_file_versions(config_dir: Path) -> dict[str, str]:
+    """Each rule file's own hash: a run compares them with the last run's to re-extract only the
+    tables that depend on the files that changed (pipeline/document.py, TABLE_RULES)."""
+    out = {}
+    for model in rule_file_models():
+        p = Path(config_dir) / model.filename
+        out[model.filename] = hashlib.sha256(p.read_bytes() if p.exists() else b"").hexdigest()[:16]
+    return out
+
+
 def load_rules(config_dir: Path) -> RuleSet:
     """Load and validate every rule file; raise RuleFileError listing every problem."""
     config_dir = Path(config_dir)
@@ -166,4 +177,5 @@ def load_rules(config_dir: Path) -> RuleSet:
             files[model.filename] = obj
     if problems:
         raise RuleFileError(problems)
-    return RuleSet(config_dir=config_dir, files=files, version=rules_version(config_dir))
+    return RuleSet(config_dir=config_dir, files=files, version=rules_version(config_dir),
+                   file_versions=rule_file_versions(config_dir))

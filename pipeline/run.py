@@ -15,13 +15,14 @@ import datetime as dt
 import json
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.document import ALL_TABLES, tables_to_extract
 from pipeline.parse import parser_version
 from pipeline.process import Job
 from pipeline.readers import ReaderOptions
@@ -61,11 +62,19 @@ class Plan:
     counts: Counter
     reextract: bool
     previous_rules_version: Optional[str]
+    # The tables a rule edit re-extracts (all of them for new, changed or stale files and for a
+    # forced re-extraction), and per table the reprocessed documents whose rows are carried over.
+    tables: tuple[str, ...] = ALL_TABLES
+    carried: dict[str, set[str]] = field(default_factory=dict)
 
 
 def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions: dict,
-             options: ReaderOptions, force_reextract: bool = False) -> Plan:
-    """Decide per file: process it, carry its previous rows (or error) over, or drop it."""
+             options: ReaderOptions, force_reextract: bool = False,
+             rule_versions: Optional[dict] = None) -> Plan:
+    """Decide per file: process it, carry its previous rows (or error) over, or drop it; and,
+    after a rule edit, which of its tables to extract again (pipeline/document.py, TABLE_RULES).
+    `rule_versions` are the rule files' hashes (RuleSet.file_versions); without them, a rule
+    edit re-extracts every table."""
     prev = {d["doc_id"]: d for d in previous.documents.select(
         ["doc_id", "source_path", "rules_version", "parser_version"]).to_pylist()}
     prev_paths = {d["source_path"] for d in prev.values()}
@@ -75,6 +84,10 @@ def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions
     last = previous.last_run or {}
     prev_rv = last.get("rules_version")
     reextract = force_reextract or (prev_rv is not None and prev_rv != rules_version)
+    tables = ALL_TABLES
+    if reextract and not force_reextract and rule_versions and last.get("rule_versions"):
+        tables = tables_to_extract(json.loads(last["rule_versions"]), rule_versions)
+    partial = {t: set() for t in ALL_TABLES if t not in tables}
     same_parsers = last.get("parser_versions") == json.dumps(parser_versions, sort_keys=True)
 
     counts: Counter = Counter()
@@ -100,7 +113,13 @@ def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions
             renamed[src.doc_id] = src.path
         stale = old["parser_version"] != parser_version(src.format, options)
         if reextract or stale or old["rules_version"] != rules_version:
-            jobs.append(Job(src, str(path)))
+            if partial and not stale and old["rules_version"] == prev_rv:
+                # The same text under an edited rule file: only the tables that depend on it.
+                jobs.append(Job(src, str(path), tables))
+                for ids in partial.values():
+                    ids.add(src.doc_id)
+            else:
+                jobs.append(Job(src, str(path)))
             reprocessed.add(src.doc_id)
         else:
             keep.add(src.doc_id)
@@ -108,7 +127,7 @@ def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions
                             if d["doc_id"] not in current_ids and d["source_path"] not in current_paths)
     counts["removed"] += sum(1 for p, sha in prev_failed if p not in current_paths)
     jobs.sort(key=lambda job: job.source.doc_id)  # the order the tables are kept in (pipeline/merge.py)
-    return Plan(jobs, keep, reprocessed, renamed, carried, counts, reextract, prev_rv)
+    return Plan(jobs, keep, reprocessed, renamed, carried, counts, reextract, prev_rv, tables, partial)
 
 
 def nothing_changed(out: Path, plan: Plan, errors: list[dict]) -> bool:
@@ -121,12 +140,14 @@ def nothing_changed(out: Path, plan: Plan, errors: list[dict]) -> bool:
 
 
 def run_record(run_id: str, started: dt.datetime, trigger: str, status: str, rules_version: str,
-               parser_versions: dict, counts: Counter, n_failed: int) -> dict:
+               parser_versions: dict, counts: Counter, n_failed: int,
+               rule_versions: Optional[dict] = None) -> dict:
     ended = dt.datetime.now(dt.timezone.utc)
     return {
         "run_id": run_id, "started_at": started, "ended_at": ended, "trigger": trigger,
         "status": status, "rules_version": rules_version,
         "parser_versions": json.dumps(parser_versions, sort_keys=True),
+        "rule_versions": json.dumps(rule_versions, sort_keys=True) if rule_versions else None,
         "n_new": counts.get("new", 0), "n_changed": counts.get("changed", 0),
         "n_unchanged": counts.get("unchanged", 0), "n_removed": counts.get("removed", 0),
         "n_failed": n_failed, "seconds": (ended - started).total_seconds(),
@@ -140,6 +161,7 @@ class RunContext:
     trigger: str
     rules_version: str
     parser_versions: dict
+    rule_versions: Optional[dict] = None  # rule file → hash (RuleSet.file_versions)
 
 
 class RunOutput:
@@ -159,7 +181,8 @@ class RunOutput:
         if plan.jobs or plan.renamed or plan.counts["removed"]:
             self.merge = Merge(self.out, self.stage, ctx.run_id, plan.keep, plan.reprocessed, plan.renamed,
                                {"old_rules_version": plan.previous_rules_version,
-                                "new_rules_version": ctx.rules_version})
+                                "new_rules_version": ctx.rules_version},
+                               carried=plan.carried, rules_version=ctx.rules_version)
 
     def add(self, batch: "BatchResult") -> None:
         self.errors += batch.errors
@@ -189,7 +212,7 @@ class RunOutput:
             if "changes" not in self.stage.staged():
                 self.stage.append("changes", to_arrow("changes", []))
         record = run_record(ctx.run_id, ctx.started, ctx.trigger, "completed", ctx.rules_version,
-                            ctx.parser_versions, plan.counts, len(errors))
+                            ctx.parser_versions, plan.counts, len(errors), ctx.rule_versions)
         self.stage.append("runs", append_run(self.out, record))
         self.stage.commit()
 
@@ -200,6 +223,7 @@ class RunOutput:
         return {
             "run_id": ctx.run_id, "trigger": ctx.trigger, "rules_version": ctx.rules_version,
             "previous_rules_version": plan.previous_rules_version, "out_dir": str(self.out),
+            "tables_extracted": list(plan.tables) if plan.reprocessed else None,
             "files": dict(plan.counts), "processed": len(plan.jobs),
             "errors": dict(Counter(e["reason"] for e in errors)),
             "nothing_changed": unchanged,

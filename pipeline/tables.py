@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _LINEAGE = [
     pa.field("rules_version", pa.string()),
@@ -136,6 +136,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         pa.field("status", pa.string()),
         pa.field("rules_version", pa.string()),
         pa.field("parser_versions", pa.string()),
+        pa.field("rule_versions", pa.string()),  # JSON: rule file → hash; null before schema 2
         pa.field("n_new", pa.int32()),
         pa.field("n_changed", pa.int32()),
         pa.field("n_unchanged", pa.int32()),

@@ -398,12 +398,14 @@ PRELOAD = ["charset_normalizer", "lxml.etree", "pdfplumber", "pikepdf", "pypdfiu
 
 
 def make_work_context(config_dir: str, rules_version: str, cache_dir: str, pdf_backend: str,
-                      terms_per_section: int):
+                      terms_per_section: int, preload_keywords: bool = True):
     """Build a worker's context and load what every job needs, so that the memory limit set after
     this measures one file's needs.
 
     The worker loads the rule files itself (a few KB of arguments keep worker start-up fast) and
-    refuses to start when they are not the ones the run validated (`rules_version`).
+    refuses to start when they are not the ones the run validated (`rules_version`). Without
+    `preload_keywords` (a run whose jobs find no keywords), jieba's dictionary is loaded only if a
+    job needs it.
     """
     from pathlib import Path
 
@@ -419,7 +421,7 @@ def make_work_context(config_dir: str, rules_version: str, cache_dir: str, pdf_b
     ctx = WorkContext(rules=rules, options=ReaderOptions(pdf_backend=pdf_backend),
                       cache_dir=Path(cache_dir), config_dir=Path(config_dir),
                       terms_per_section=terms_per_section)
-    if terms_per_section > 0:
+    if terms_per_section > 0 and preload_keywords:
         keyword_extractor(str(ctx.config_dir), str(Path(ctx.cache_dir) / "jieba")).tokenizer.check_initialized()
     return ctx
 

@@ -132,10 +132,65 @@ def test_rule_edit_reports_what_changed(work):
     assert set(q.rules_version) == {s["rules_version"]}
 
 
+ALL = ["documents", "sections", "responsibilities", "quantities", "terms"]
+
+
+@pytest.mark.parametrize("filename, extracted", [
+    ("quantities.yaml", ["quantities"]),
+    ("responsibilities.yaml", ["responsibilities"]),
+    ("metadata.yaml", ["documents", "quantities"]),
+    ("sections.yaml", ALL),
+])
+def test_a_rule_edit_re_extracts_only_the_tables_of_that_file(work, tmp_path, filename, extracted):
+    raw, out, cache, cfg = work
+    shutil.copy(SEED["txt"][1], raw / "a.txt")
+    shutil.copy(SEED["docx"][3], raw / "b.docx")
+    first = ingest(raw, out, cache, cfg)
+    shutil.copy(SEED["txt"][4], raw / "c.txt")  # a new file in the same run gets every table
+    with open(cfg / filename, "a", encoding="utf-8") as fh:
+        fh.write("\n# reviewed by an analyst\n")  # other bytes, same rules
+    s = ingest(raw, out, cache, cfg)
+    assert s["trigger"] == "rules_changed" and s["processed"] == 3
+    assert s["tables_extracted"] == extracted
+    new_id = pd.read_parquet(out / "documents.parquet").query("source_path == 'c.txt'").doc_id.item()
+    for name in ALL:
+        df = pd.read_parquet(out / f"{name}.parquet")
+        old_docs = df[df.doc_id != new_id]
+        # Carried rows keep the run that extracted them; re-extracted ones have this run's.
+        assert set(old_docs.run_id) == {s["run_id"] if name in extracted else first["run_id"]}, name
+        assert set(df[df.doc_id == new_id].run_id) == {s["run_id"]}, name
+        if "rules_version" in df:
+            assert set(df.rules_version) == {s["rules_version"]}, name  # carried rows too
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert filename in runs.rule_versions.iloc[-1]
+
+    fresh = tmp_path / "fresh"
+    ingest(raw, fresh, tmp_path / "fresh-cache", cfg)
+    assert_same_tables(table_contents(out), table_contents(fresh))
+
+
+def test_rule_edit_after_tables_without_rule_file_versions_re_extracts_everything(work):
+    """Tables written before `runs.rule_versions` existed: which file changed is unknown."""
+    import pyarrow.parquet as pq
+
+    raw, out, cache, cfg = work
+    shutil.copy(SEED["txt"][0], raw)
+    ingest(raw, out, cache, cfg)
+    runs = pq.read_table(out / "runs.parquet")
+    pq.write_table(runs.drop_columns(["rule_versions"]), out / "runs.parquet")
+    drop_approx_word(cfg)
+    s = ingest(raw, out, cache, cfg)
+    assert s["tables_extracted"] == ALL
+    assert pd.read_parquet(out / "runs.parquet").rule_versions.isna().tolist() == [True, False]
+
+
 def test_reextract_on_demand(work):
     raw, out, cache, cfg = work
     shutil.copy(SEED["docx"][0], raw)
     ingest(raw, out, cache, cfg)
+    drop_approx_word(cfg)
+    s = ingest(raw, out, cache, cfg, reextract=True, trigger="reextract")
+    assert s["processed"] == 1 and s["tables_extracted"] == ALL  # every table, whatever changed
     s = ingest(raw, out, cache, cfg, reextract=True, trigger="reextract")
     assert s["processed"] == 1 and s["changes"].startswith("changes: none")
 

@@ -35,6 +35,7 @@ import os
 import resource
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
@@ -50,6 +51,12 @@ NEAR_LIMIT = 0.8
 # A job that uses no CPU (blocked) is stopped after this many times timeout_seconds of wall time.
 WALL_FACTOR = 3
 POLL_SECONDS = 0.2
+# A worker holds the next jobs as well as the running one, about this many seconds of work (from
+# the mean time of the jobs so far, at most MAX_PREFETCH jobs): it goes on without waiting for the
+# pool's process, which is busy merging batches in between. Each job's time limit still starts
+# when the job before it answers.
+PREFETCH_SECONDS = 0.25
+MAX_PREFETCH = 32
 
 
 @dataclass(frozen=True)
@@ -192,11 +199,18 @@ class _Worker:
         self.ready = False
         self.start_deadline = time.monotonic() + START_TIMEOUT_SECONDS
         self.idle_rss_mb: Optional[float] = None
-        self.job = None
-        self.index = -1  # the job's place in the jobs given to the pool
-        self.started = 0.0
+        # (place in the jobs given to the pool, job) handed over and not answered yet: the first
+        # one runs, the others wait in the worker's pipe (see PREFETCH_SECONDS).
+        self.queue: deque = deque()
+        self.started = 0.0  # when the running job started (was handed over, or its predecessor answered)
         self.deadline = 0.0  # wall-clock
-        self.cpu0: Optional[float] = None  # the worker's CPU time when the job was handed over
+        self.cpu0: Optional[float] = None  # the worker's CPU time at `started`
+
+    def start_clock(self, timeout: float) -> None:
+        """The first job of the queue starts now: its time limit counts from here."""
+        self.cpu0 = _cpu_seconds(self.proc.pid)
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout * (WALL_FACTOR if self.cpu0 is not None else 1)
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -215,8 +229,9 @@ class WorkerPool:
     results in the jobs' order; workers persist across calls."""
 
     def __init__(self, n: int, make_context: Callable, context_args: tuple, run: Callable,
-                 timeout_seconds: float, memory_mb: int):
+                 timeout_seconds: float, memory_mb: int, prefetch_seconds: float = PREFETCH_SECONDS):
         self.n = max(1, n)
+        self.prefetch_seconds = prefetch_seconds
         self.make_context, self.context_args, self.run = make_context, context_args, run
         self.timeout, self.memory_mb = timeout_seconds, memory_mb
         # Workers are forked from a fork server that has already imported the parsers: a worker
@@ -276,28 +291,12 @@ class WorkerPool:
         pending = list(enumerate(jobs))
         pending.reverse()  # next job at the end: pop() is O(1)
         self._ensure()
-        while pending or any(w.job is not None for w in self._workers):
+        mean: Optional[float] = None  # seconds per job, a moving average
+        while pending or any(w.queue for w in self._workers):
+            depth = 1 if mean is None else max(1, min(MAX_PREFETCH, int(self.prefetch_seconds / max(mean, 1e-6))))
+            self._hand_out(pending, depth, window, cost, mean)
             now = time.monotonic()
-            for w in self._workers:
-                if w.ready and w.job is None and pending:
-                    pick = len(pending) - 1
-                    if window is not None:
-                        earliest = min([x.index for x in self._workers if x.job is not None] + [pending[-1][0]])
-                        if pending[-1][0] >= earliest + window:
-                            break
-                        if cost is not None:  # the allowed jobs are the last ones of `pending`
-                            best, k = cost(pending[pick][1]), pick - 1
-                            while k >= 0 and pending[k][0] < earliest + window:
-                                c = cost(pending[k][1])
-                                if c > best:
-                                    pick, best = k, c
-                                k -= 1
-                    w.index, w.job = pending.pop(pick)
-                    w.cpu0 = _cpu_seconds(w.proc.pid)
-                    w.conn.send(w.job)
-                    w.started = now
-                    w.deadline = now + self.timeout * (WALL_FACTOR if w.cpu0 is not None else 1)
-            waiting = [w for w in self._workers if w.job is not None or not w.ready]
+            waiting = [w for w in self._workers if w.queue or not w.ready]
             deadlines = [w.deadline if w.ready else w.start_deadline for w in waiting]
             if any(w.ready and w.cpu0 is not None for w in waiting):
                 deadlines.append(now + POLL_SECONDS)
@@ -307,23 +306,14 @@ class WorkerPool:
                 if not w.ready:
                     self._starting(w, ready)
                     continue
-                job = w.job
                 if w.conn in ready:
                     try:
                         status, value, (peak, idle, cpu), retire = w.conn.recv()
                     except (EOFError, OSError):
                         value, peak = self._death(w), _mb(_status_kb("VmHWM", w.proc.pid))
                         idle, cpu, retire = w.idle_rss_mb, self._cpu_used(w), True
-                    stats = self._stats(w, value, peak, idle, cpu)
-                    w.job, index = None, w.index
-                    if retire:
-                        self._replace(w)
-                    yield index, job, value, stats
                 elif w.proc.sentinel in ready:
-                    value = self._death(w)
-                    stats = self._stats(w, value, None, w.idle_rss_mb, None)
-                    self._replace(w)
-                    yield w.index, job, value, stats
+                    value, peak, idle, cpu, retire = self._death(w), None, w.idle_rss_mb, None, True
                 else:
                     cpu = self._cpu_used(w)
                     if cpu is not None and cpu >= self.timeout:
@@ -334,11 +324,49 @@ class WorkerPool:
                                "the worker was killed")
                     else:
                         continue
-                    peak = _mb(_status_kb("VmHWM", w.proc.pid))
-                    value = Failure("timeout", msg)
-                    stats = self._stats(w, value, peak, w.idle_rss_mb, cpu)
+                    value, peak = Failure("timeout", msg), _mb(_status_kb("VmHWM", w.proc.pid))
+                    idle, retire = w.idle_rss_mb, True
+                index, job = w.queue.popleft()
+                stats = self._stats(w, job, value, peak, idle, cpu)
+                mean = stats.seconds if mean is None else 0.8 * mean + 0.2 * stats.seconds
+                if retire:  # the worker is gone or going: its other jobs go back to the others
+                    pending.extend(w.queue)
+                    pending.sort(key=lambda x: -x[0])
+                    w.queue.clear()
                     self._replace(w)
-                    yield w.index, job, value, stats
+                elif w.queue:
+                    w.start_clock(self.timeout)
+                yield index, job, value, stats
+
+    def _hand_out(self, pending: list, depth: int, window: Optional[int], cost: Optional[Callable],
+                  mean: Optional[float]) -> None:
+        """Fill ready workers' queues up to `depth` jobs from `pending`, one job at a time to the
+        worker with the fewest jobs (then the most recently started one). A worker whose running
+        job has taken much longer than the mean gets no more: they would wait behind it."""
+        while pending:
+            now = time.monotonic()
+            free = [w for w in self._workers if w.ready and len(w.queue) < depth
+                    and (not w.queue or mean is None or now - w.started <= 2 * mean + 0.05)]
+            if not free:
+                return
+            w = min(free, key=lambda x: (len(x.queue), now - x.started if x.queue else 0.0))
+            pick = len(pending) - 1
+            if window is not None:
+                earliest = min([i for x in self._workers for i, _ in x.queue] + [pending[-1][0]])
+                if pending[-1][0] >= earliest + window:
+                    return
+                if cost is not None:  # the allowed jobs are the last ones of `pending`
+                    best, k = cost(pending[pick][1]), pick - 1
+                    while k >= 0 and pending[k][0] < earliest + window:
+                        c = cost(pending[k][1])
+                        if c > best:
+                            pick, best = k, c
+                        k -= 1
+            index, job = pending.pop(pick)
+            w.conn.send(job)
+            w.queue.append((index, job))
+            if len(w.queue) == 1:
+                w.start_clock(self.timeout)
 
     @staticmethod
     def _cpu_used(w: _Worker) -> Optional[float]:
@@ -363,13 +391,13 @@ class WorkerPool:
         elif time.monotonic() >= w.start_deadline:
             raise WorkerStartError(f"a worker did not start within {START_TIMEOUT_SECONDS:g} s")
 
-    def _stats(self, w: _Worker, value, peak: Optional[float], idle: Optional[float],
+    def _stats(self, w: _Worker, job, value, peak: Optional[float], idle: Optional[float],
                cpu: Optional[float]) -> JobStats:
         outcome = value.reason if isinstance(value, Failure) else "ok"
         stats = JobStats(round(time.monotonic() - w.started, 3), outcome, peak, idle, cpu)
         level = logging.WARNING if outcome in ("timeout", "memory_limit") else logging.DEBUG
-        log.log(level, "%s: %s in %.2f s (CPU %s s), peak %s MB (idle %s MB)", _job_name(w.job), outcome,
-                stats.seconds, cpu, peak, idle, extra={"job_stats": stats, "job": w.job})
+        log.log(level, "%s: %s in %.2f s (CPU %s s), peak %s MB (idle %s MB)", _job_name(job), outcome,
+                stats.seconds, cpu, peak, idle, extra={"job_stats": stats, "job": job})
         return stats
 
     def _death(self, w: _Worker) -> Failure:

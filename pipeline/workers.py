@@ -54,8 +54,9 @@ POLL_SECONDS = 0.2
 # A worker holds the next jobs as well as the running one, about this many seconds of work (from
 # the mean time of the jobs so far, at most MAX_PREFETCH jobs): it goes on without waiting for the
 # pool's process, which is busy merging batches in between. Each job's time limit still starts
-# when the job before it answers.
-PREFETCH_SECONDS = 0.25
+# when the job before it answers. Jobs of 50 ms or more (a PDF) are handed out one at a time: the
+# round trip is small next to them, and a job queued behind a long one would wait for it.
+PREFETCH_SECONDS = 0.1
 MAX_PREFETCH = 32
 
 

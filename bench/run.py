@@ -92,7 +92,7 @@ def _role(pid: int, root: int) -> str:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return "other"
-    if "uvicorn" in cmd or "prefect.server" in cmd:
+    if "uvicorn" in cmd or "prefect.server" in cmd or "prefect server start" in cmd:
         return "prefect_api"
     if "resource_tracker" in cmd:
         return "other"

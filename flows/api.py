@@ -37,6 +37,27 @@ def create_embedded_app():
     return create_app(ephemeral=True, final=True)
 
 
+# Runs `python -m MODULE ARGS...` so that the module's process gets SIGTERM when the process that
+# started it dies, however it dies (kill -9, a timeout): no API server outlives its run. Linux
+# (prctl PR_SET_PDEATHSIG), set after exec in the new process; elsewhere the module just runs.
+_WITH_PARENT = """
+import ctypes, os, runpy, signal, sys
+try:
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(os.environ.pop("POLICY_PIPELINE_PARENT_PID")):
+    sys.exit(0)  # the parent died before the guard was set
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def _tied_to_this_process(module: str, args: list[str], env: dict) -> list[str]:
+    env["POLICY_PIPELINE_PARENT_PID"] = str(os.getpid())
+    return [sys.executable, "-c", _WITH_PARENT, module, *args]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,13 +94,13 @@ class LocalAPI:
     def _command(self) -> tuple[list[str], dict]:
         env = dict(os.environ)
         if self.kind == "embedded":
-            cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(PROJECT), "--factory",
-                   "flows.api:create_embedded_app", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--log-level", "error", "--lifespan", "on"]
+            cmd = _tied_to_this_process("uvicorn", [
+                "--app-dir", str(PROJECT), "--factory", "flows.api:create_embedded_app",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"], env)
             env["PREFECT_UI_ENABLED"] = "false"
         else:
-            cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                   "--port", str(self.port)]
+            cmd = _tied_to_this_process("prefect", ["server", "start", "--host", "127.0.0.1",
+                                                    "--port", str(self.port)], env)
             # How often the scheduler creates runs: no slower than the schedule asks for.
             env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = str(max(1.0, min(self._loop, 60.0)))
             env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{self.home / 'server.db'}"

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -126,6 +127,35 @@ def _processes_with(env_entry: bytes, cmd_part: bytes) -> list[int]:
         except (OSError, ValueError):
             continue
     return found
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a container's init may never reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+@pytest.mark.parametrize("kind", ["embedded", "server"])
+def test_a_local_api_stops_when_its_run_is_killed(tmp_path, kind):
+    # kill -9 of the run gives it no chance to stop its Prefect API: the API stops by itself.
+    code = ("import sys, time; from flows.api import LocalAPI\n"
+            f"api = LocalAPI({kind!r}).start(); api.wait(); print(api.proc.pid, flush=True); time.sleep(600)")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env.pop("PREFECT_API_URL", None)
+    run = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        api_pid = int(run.stdout.readline())
+        assert _alive(api_pid)
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.monotonic() + 60
+    while _alive(api_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(api_pid)
 
 
 def test_cli_prints_summary_and_exits_zero(tmp_path):

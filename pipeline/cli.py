@@ -45,8 +45,7 @@ def format_summary(s: dict) -> str:
         f"processed: {s['processed']}  ok: {s['status'].get('ok', 0)}  failed: {n_failed}",
     ]
     if s.get("tables_extracted") and s.get("previous_rules_version") and s["previous_rules_version"] != s["rules_version"]:
-        carried = [t for t in ("documents", "sections", "responsibilities", "quantities", "terms")
-                   if t not in s["tables_extracted"]]
+        carried = s.get("tables_carried")
         lines.append("re-extracted: " + ", ".join(s["tables_extracted"])
                      + (f" (carried over: {', '.join(carried)})" if carried else ""))
     if s["errors"]:

@@ -224,6 +224,7 @@ class RunOutput:
             "run_id": ctx.run_id, "trigger": ctx.trigger, "rules_version": ctx.rules_version,
             "previous_rules_version": plan.previous_rules_version, "out_dir": str(self.out),
             "tables_extracted": list(plan.tables) if plan.reprocessed else None,
+            "tables_carried": [t for t in ALL_TABLES if t not in plan.tables] if plan.reprocessed else None,
             "files": dict(plan.counts), "processed": len(plan.jobs),
             "errors": dict(Counter(e["reason"] for e in errors)),
             "nothing_changed": unchanged,

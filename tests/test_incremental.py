@@ -18,6 +18,7 @@ import pytest
 from conftest import DATA_TABLES as DATA
 from conftest import ROOT, assert_same_tables, table_contents
 from flows.ingest import run_ingest
+from pipeline.cli import format_summary
 from pipeline.lock import run_lock
 from pipeline.rules import RuleFileError
 from pipeline.tables import TABLES, recover
@@ -152,6 +153,9 @@ def test_a_rule_edit_re_extracts_only_the_tables_of_that_file(work, tmp_path, fi
     s = ingest(raw, out, cache, cfg)
     assert s["trigger"] == "rules_changed" and s["processed"] == 3
     assert s["tables_extracted"] == extracted
+    carried = [t for t in ALL if t not in extracted]
+    assert (f"re-extracted: {', '.join(extracted)}" + (f" (carried over: {', '.join(carried)})" if carried else "")
+            in format_summary(s).splitlines())
     new_id = pd.read_parquet(out / "documents.parquet").query("source_path == 'c.txt'").doc_id.item()
     for name in ALL:
         df = pd.read_parquet(out / f"{name}.parquet")

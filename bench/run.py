@@ -525,7 +525,8 @@ def child_long_pdf(pdf: Path, backend: str, cache_dir: str) -> None:
     settings = load_settings(ROOT / "config")
     rules = load_rules(ROOT / "config")
     known = {"rules": rules, "config_dir": str(ROOT / "config"), "rules_version": rules.version,
-             "cache_dir": cache_dir, "pdf_backend": backend, "terms_per_section": settings.terms_per_section}
+             "cache_dir": cache_dir, "pdf_backend": backend, "terms_per_section": settings.terms_per_section,
+             "preload_keywords": True}
     args = tuple(known[p] for p in inspect.signature(make_work_context).parameters)
     sha = hashlib.sha256(pdf.read_bytes()).hexdigest()
     src = Source(pdf.name, pdf.name, sha, pdf.stat().st_size, sniff(pdf))

@@ -40,6 +40,8 @@ def create_embedded_app():
 # Runs `python -m MODULE ARGS...` so that the module's process gets SIGTERM when the process that
 # started it dies, however it dies (kill -9, a timeout): no API server outlives its run. Linux
 # (prctl PR_SET_PDEATHSIG), set after exec in the new process; elsewhere the module just runs.
+# Strictly, the signal comes when the *thread* that started it ends: every caller here (the CLI,
+# `serve`, `run_ingest` for Dask) starts its API from the thread that runs the whole job.
 _WITH_PARENT = """
 import ctypes, os, runpy, signal, sys
 try:

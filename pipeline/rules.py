@@ -103,9 +103,11 @@ def _problem_rule_id(data, loc: tuple) -> str:
     return rid
 
 
-def load_rule_file(path: Path, model: type[RuleFile]) -> tuple[Optional[RuleFile], list[tuple[str, str, str]]]:
+def load_rule_file(path: Path, model: type[RuleFile],
+                   content: Optional[bytes] = None) -> tuple[Optional[RuleFile], list[tuple[str, str, str]]]:
+    """The rule file at `path` (its bytes, when already read, in `content`), validated."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load((path.read_bytes() if content is None else content).decode("utf-8"))
     except FileNotFoundError:
         return None, [(str(path), "-", "file is missing")]
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -146,36 +148,37 @@ def rule_file_models() -> list[type[RuleFile]]:
     return [SectionRules, ResponsibilityRules, QuantityRules, MetadataRules]
 
 
-def rules_version(config_dir: Path) -> str:
-    h = hashlib.sha256()
-    for model in rule_file_models():
-        p = Path(config_dir) / model.filename
-        h.update(model.filename.encode())
-        h.update(p.read_bytes() if p.exists() else b"")
-    return h.hexdigest()[:16]
-
-
-def rule_file_versions(config_dir: Path) -> dict[str, str]:
-    """Each rule file's own hash: a run compares them with the last run's to re-extract only the
-    tables that depend on the files that changed (pipeline/document.py, TABLE_RULES)."""
-    out = {}
-    for model in rule_file_models():
-        p = Path(config_dir) / model.filename
-        out[model.filename] = hashlib.sha256(p.read_bytes() if p.exists() else b"").hexdigest()[:16]
-    return out
+def rule_versions(contents: dict[str, bytes]) -> tuple[str, dict[str, str]]:
+    """(rules_version, each file's own hash) of the rule files' bytes, by file name, in
+    `rule_file_models()` order. The run compares the per-file hashes with the last run's to
+    re-extract only the tables that depend on the files that changed (pipeline/document.py)."""
+    whole = hashlib.sha256()
+    per_file = {}
+    for name, data in contents.items():
+        whole.update(name.encode())
+        whole.update(data)
+        per_file[name] = hashlib.sha256(data).hexdigest()[:16]
+    return whole.hexdigest()[:16], per_file
 
 
 def load_rules(config_dir: Path) -> RuleSet:
     """Load and validate every rule file; raise RuleFileError listing every problem."""
     config_dir = Path(config_dir)
     files: dict[str, RuleFile] = {}
+    contents: dict[str, bytes] = {}  # read once: the bytes validated are the bytes versioned
     problems: list[tuple[str, str, str]] = []
     for model in rule_file_models():
-        obj, probs = load_rule_file(config_dir / model.filename, model)
+        path = config_dir / model.filename
+        try:
+            contents[model.filename] = path.read_bytes()
+        except FileNotFoundError:
+            problems.append((str(path), "-", "file is missing"))
+            continue
+        obj, probs = load_rule_file(path, model, contents[model.filename])
         problems += probs
         if obj is not None:
             files[model.filename] = obj
     if problems:
         raise RuleFileError(problems)
-    return RuleSet(config_dir=config_dir, files=files, version=rules_version(config_dir),
-                   file_versions=rule_file_versions(config_dir))
+    version, file_versions = rule_versions(contents)
+    return RuleSet(config_dir=config_dir, files=files, version=version, file_versions=file_versions)

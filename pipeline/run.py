@@ -62,10 +62,11 @@ class Plan:
     counts: Counter
     reextract: bool
     previous_rules_version: Optional[str]
-    # The tables a rule edit re-extracts (all of them for new, changed or stale files and for a
-    # forced re-extraction), and per table the reprocessed documents whose rows are carried over.
+    # The tables a rule edit re-extracts, and the reprocessed documents that get only those (the
+    # rest of their rows are carried over). New, changed or stale files, and a forced
+    # re-extraction, get every table.
     tables: tuple[str, ...] = ALL_TABLES
-    carried: dict[str, set[str]] = field(default_factory=dict)
+    partial: set[str] = field(default_factory=set)
 
 
 def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions: dict,
@@ -87,7 +88,7 @@ def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions
     tables = ALL_TABLES
     if reextract and not force_reextract and rule_versions and last.get("rule_versions"):
         tables = tables_to_extract(json.loads(last["rule_versions"]), rule_versions)
-    partial = {t: set() for t in ALL_TABLES if t not in tables}
+    partial: set[str] = set()
     same_parsers = last.get("parser_versions") == json.dumps(parser_versions, sort_keys=True)
 
     counts: Counter = Counter()
@@ -113,11 +114,10 @@ def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions
             renamed[src.doc_id] = src.path
         stale = old["parser_version"] != parser_version(src.format, options)
         if reextract or stale or old["rules_version"] != rules_version:
-            if partial and not stale and old["rules_version"] == prev_rv:
+            if tables != ALL_TABLES and not stale and old["rules_version"] == prev_rv:
                 # The same text under an edited rule file: only the tables that depend on it.
                 jobs.append(Job(src, str(path), tables))
-                for ids in partial.values():
-                    ids.add(src.doc_id)
+                partial.add(src.doc_id)
             else:
                 jobs.append(Job(src, str(path)))
             reprocessed.add(src.doc_id)
@@ -182,7 +182,8 @@ class RunOutput:
             self.merge = Merge(self.out, self.stage, ctx.run_id, plan.keep, plan.reprocessed, plan.renamed,
                                {"old_rules_version": plan.previous_rules_version,
                                 "new_rules_version": ctx.rules_version},
-                               carried=plan.carried, rules_version=ctx.rules_version)
+                               carried={t: plan.partial for t in ALL_TABLES if t not in plan.tables},
+                               rules_version=ctx.rules_version)
 
     def add(self, batch: "BatchResult") -> None:
         self.errors += batch.errors

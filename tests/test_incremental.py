@@ -46,6 +46,13 @@ def edit_rule(cfg, filename, old, new):
     p.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def assert_same_as_fresh_run(raw, out, cfg, tmp_path):
+    """The tables in `out` equal those of one run over the same raw/ and config/ (run ids aside)."""
+    fresh = tmp_path / "fresh"
+    ingest(raw, fresh, tmp_path / "fresh-cache", cfg)
+    assert_same_tables(table_contents(out), table_contents(fresh))
+
+
 def drop_approx_word(cfg):
     """An analyst's rule edit: `接近` no longer means "about" (its example goes too)."""
     edit_rule(cfg, "quantities.yaml", "pattern: '(?:接近|大约|约为|约|将近|近)\\s*$'",
@@ -78,9 +85,7 @@ def test_any_sequence_of_runs_equals_one_fresh_run(work, tmp_path):
     s4 = ingest(raw, out, cache, cfg)
     assert s4["trigger"] == "rules_changed" and s4["processed"] == 2
 
-    fresh = tmp_path / "fresh"
-    ingest(raw, fresh, tmp_path / "fresh-cache", cfg)
-    assert_same_tables(table_contents(out), table_contents(fresh))
+    assert_same_as_fresh_run(raw, out, cfg, tmp_path)
 
 
 def test_second_run_with_nothing_changed_rewrites_nothing(work):
@@ -168,9 +173,7 @@ def test_a_rule_edit_re_extracts_only_the_tables_of_that_file(work, tmp_path, fi
     runs = pd.read_parquet(out / "runs.parquet")
     assert filename in runs.rule_versions.iloc[-1]
 
-    fresh = tmp_path / "fresh"
-    ingest(raw, fresh, tmp_path / "fresh-cache", cfg)
-    assert_same_tables(table_contents(out), table_contents(fresh))
+    assert_same_as_fresh_run(raw, out, cfg, tmp_path)
 
 
 def test_rule_edit_after_tables_without_rule_file_versions_re_extracts_everything(work):

@@ -53,11 +53,9 @@ def _fixed_mmap_threshold(size: int = 128 << 10) -> None:
     a 10,000-document re-extraction then held ≈ 25–35 MB more at peak, growing with the corpus.
     Setting the threshold fixes it. Nothing happens on a C library without mallopt."""
     import ctypes
-    import ctypes.util
 
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, size)  # M_MMAP_THRESHOLD
+    try:  # the C library is among this process's own symbols (find_library would run ldconfig)
+        ctypes.CDLL(None).mallopt(-3, size)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         pass
 

@@ -97,20 +97,25 @@ class Merge:
     lists them (a rule edit that leaves those tables as they were); any other document in the
     previous tables is dropped. `renamed` gives kept documents their new source path;
     `change_fields` are set on every change row (the rule versions compared). With `rules_version`,
-    carried-over rows get that rules_version: the current rules give exactly those rows."""
+    carried-over rows get that rules_version: the current rules give exactly those rows.
+
+    `untouched` tables are left as they are, file and all (not read, not written): the caller's
+    promise that this run would write the same rows (see `RunOutput`)."""
 
     def __init__(self, out: Path, stage: StagedWrite, run_id: str, keep: set[str],
                  reprocessed: set[str], renamed: dict[str, str], change_fields: Optional[dict] = None,
-                 carried: Optional[dict[str, set[str]]] = None, rules_version: Optional[str] = None):
+                 carried: Optional[dict[str, set[str]]] = None, rules_version: Optional[str] = None,
+                 untouched: frozenset[str] = frozenset()):
         self.stage, self.run_id, self.renamed = stage, run_id, renamed
         self.change_fields = {"run_id": run_id, **(change_fields or {})}
         self.rules_version = rules_version
+        self.tables = tuple(name for name in DATA_TABLES if name not in untouched)
         carried = carried or {}
-        self.keep = {name: sorted(keep | carried.get(name, set())) for name in DATA_TABLES}
-        self.reprocessed = {name: sorted(reprocessed - carried.get(name, set())) for name in DATA_TABLES}
-        self.previous = {name: _PreviousRows(out, name) for name in DATA_TABLES}
-        self.pending: dict[str, list[pa.Table]] = {name: [] for name in DATA_TABLES}
-        self.pending_bytes = dict.fromkeys(DATA_TABLES, 0)
+        self.keep = {name: sorted(keep | carried.get(name, set())) for name in self.tables}
+        self.reprocessed = {name: sorted(reprocessed - carried.get(name, set())) for name in self.tables}
+        self.previous = {name: _PreviousRows(out, name) for name in self.tables}
+        self.pending: dict[str, list[pa.Table]] = {name: [] for name in self.tables}
+        self.pending_bytes = dict.fromkeys(self.tables, 0)
         self.changes = ChangeLog()
         self.change_rows = 0
         self.last_id: Optional[str] = None
@@ -122,7 +127,7 @@ class Merge:
         if self.last_id is not None and last_id is not None and last_id <= self.last_id:
             raise ValueError(f"batches out of order: {last_id} after {self.last_id}")
         replaced, new, replaced_ids = {}, {}, set()
-        for name in DATA_TABLES:
+        for name in self.tables:
             keep = _between(self.keep[name], self.last_id, last_id)
             ids = _between(self.reprocessed[name], self.last_id, last_id)
             replaced_ids.update(ids.to_pylist())
@@ -136,8 +141,11 @@ class Merge:
             new[name] = sort_by_doc(self._with_run_id(name, tables.get(name)))
             replaced[name] = (old.filter(pc.is_in(old["doc_id"], value_set=ids))
                               if old.num_rows and len(ids) else old.slice(0, 0))
-            # Both sides are sorted: a merge is only needed when there are kept rows.
-            self._write(name, sort_by_doc(pa.concat_tables([kept, new[name]])) if kept.num_rows else new[name])
+            # Both sides are sorted: a merge is only needed when both have rows.
+            if kept.num_rows and new[name].num_rows:
+                self._write(name, sort_by_doc(pa.concat_tables([kept, new[name]])))
+            else:
+                self._write(name, kept if kept.num_rows else new[name])
         change_rows = diff_tables(replaced, new, replaced_ids) if replaced_ids else []
         if change_rows:
             for c in change_rows:
@@ -151,7 +159,7 @@ class Merge:
     def finish(self) -> None:
         """Carry over the rest of the previous rows and flush everything staged."""
         self.add({}, None)
-        for name in DATA_TABLES:
+        for name in self.tables:
             self._flush(name)
             if name not in self.stage.staged():
                 self.stage.append(name, SCHEMAS[name].empty_table(), sorted_by="doc_id")

@@ -28,7 +28,8 @@ from pipeline.process import Job
 from pipeline.readers import ReaderOptions
 from pipeline.scan import Scan, error_row, scan_raw
 from pipeline.merge import DATA_TABLES, Merge
-from pipeline.tables import TABLES, StagedWrite, count_rows, decode_rows, read_table, to_arrow
+from pipeline.tables import (SCHEMA_VERSION, SCHEMAS, TABLES, StagedWrite, count_rows, decode_rows, read_table,
+                             schema_version, sorted_by, to_arrow)
 
 TRIGGERS = ("manual", "schedule", "rules_changed", "reextract")
 
@@ -139,6 +140,19 @@ def nothing_changed(out: Path, plan: Plan, errors: list[dict]) -> bool:
     return old == sorted(tuple(e[k] for k in fields) for e in errors)
 
 
+def untouched_tables(out: Path, plan: Plan) -> frozenset[str]:
+    """The data tables this run would write exactly as they are, which it leaves in place: after
+    a rule edit, a table that does not depend on the edited file and whose rows hold no
+    rules_version (terms), when every job is such a partial re-extraction (no file is new, changed,
+    stale or removed). A file written by another schema version, or not kept sorted by doc_id,
+    is rewritten."""
+    if plan.counts["removed"] or plan.renamed or any(job.source.doc_id not in plan.partial for job in plan.jobs):
+        return frozenset()
+    return frozenset(t for t in ALL_TABLES if t not in plan.tables and "rules_version" not in SCHEMAS[t].names
+                     and (out / f"{t}.parquet").exists() and sorted_by(out, t) == "doc_id"
+                     and schema_version(out, t) == SCHEMA_VERSION)
+
+
 def run_record(run_id: str, started: dt.datetime, trigger: str, status: str, rules_version: str,
                parser_versions: dict, counts: Counter, n_failed: int,
                rule_versions: Optional[dict] = None) -> dict:
@@ -183,7 +197,7 @@ class RunOutput:
                                {"old_rules_version": plan.previous_rules_version,
                                 "new_rules_version": ctx.rules_version},
                                carried={t: plan.partial for t in ALL_TABLES if t not in plan.tables},
-                               rules_version=ctx.rules_version)
+                               rules_version=ctx.rules_version, untouched=untouched_tables(self.out, plan))
 
     def add(self, batch: "BatchResult") -> None:
         self.errors += batch.errors

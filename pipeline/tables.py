@@ -285,10 +285,19 @@ def count_rows(out: Path, name: str) -> int:
     return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
 
-def sorted_by(out: Path, name: str) -> Optional[str]:
-    """The column table `name` was written sorted by (see StagedWrite.append), if recorded."""
+def _file_metadata(out: Path, name: str, key: bytes) -> Optional[str]:
     path = Path(out) / f"{name}.parquet"
     if not path.exists():
         return None
-    value = (pq.read_schema(path).metadata or {}).get(b"sorted_by")
+    value = (pq.read_schema(path).metadata or {}).get(key)
     return value.decode() if value else None
+
+
+def sorted_by(out: Path, name: str) -> Optional[str]:
+    """The column table `name` was written sorted by (see StagedWrite.append), if recorded."""
+    return _file_metadata(out, name, b"sorted_by")
+
+
+def schema_version(out: Path, name: str) -> Optional[str]:
+    """The SCHEMA_VERSION table `name` was written with, if recorded."""
+    return _file_metadata(out, name, b"schema_version")

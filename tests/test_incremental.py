@@ -176,6 +176,42 @@ def test_a_rule_edit_re_extracts_only_the_tables_of_that_file(work, tmp_path, fi
     assert_same_as_fresh_run(raw, out, cfg, tmp_path)
 
 
+def test_a_rule_edit_leaves_a_table_it_cannot_change_as_it_is(work, tmp_path):
+    """Keywords hold no rules_version and depend on sections.yaml only: after an edit of another
+    rule file, with no other change, terms.parquet is not rewritten at all; with a file added or
+    removed in the same run, or after an edit of sections.yaml, it is."""
+    raw, out, cache, cfg = work
+    shutil.copy(SEED["txt"][2], raw / "a.txt")  # holds `接近500亿元`: the edit changes a row
+    shutil.copy(SEED["docx"][3], raw / "b.docx")
+    ingest(raw, out, cache, cfg)
+
+    def identity(name):
+        st = (out / f"{name}.parquet").stat()
+        return st.st_ino, st.st_mtime_ns
+
+    terms = identity("terms")
+    drop_approx_word(cfg)
+    s = ingest(raw, out, cache, cfg)
+    assert s["tables_extracted"] == ["quantities"] and s["n_changes"] > 0
+    assert identity("terms") == terms
+    assert identity("sections") != identity("terms")  # carried rows get the new rules_version: rewritten
+    assert_same_as_fresh_run(raw, out, cfg, tmp_path / "1")
+
+    edit_rule(cfg, "responsibilities.yaml", "\n", "\n# reviewed\n")
+    (raw / "b.docx").unlink()  # a file removed in the same run: its keywords go
+    s = ingest(raw, out, cache, cfg)
+    assert s["tables_extracted"] == ["responsibilities"] and s["files"]["removed"] == 1
+    assert identity("terms") != terms
+    assert set(pd.read_parquet(out / "terms.parquet").doc_id) == set(pd.read_parquet(out / "documents.parquet").doc_id)
+    assert_same_as_fresh_run(raw, out, cfg, tmp_path / "2")
+
+    terms = identity("terms")
+    with open(cfg / "sections.yaml", "a", encoding="utf-8") as fh:
+        fh.write("\n# reviewed\n")
+    s = ingest(raw, out, cache, cfg)
+    assert "terms" in s["tables_extracted"] and identity("terms") != terms
+
+
 def test_rule_edit_after_tables_without_rule_file_versions_re_extracts_everything(work):
     """Tables written before `runs.rule_versions` existed: which file changed is unknown."""
     import pyarrow.parquet as pq

@@ -80,15 +80,25 @@ class JobStats:
     cpu_seconds: Optional[float] = None
 
 
-def _status_kb(field: str, pid: Union[int, str] = "self") -> Optional[int]:
+def _status_kbs(fields: tuple[str, ...], pid: Union[int, str] = "self") -> tuple[Optional[int], ...]:
+    """The given `/proc/PID/status` fields (kB), read at once; None for each one not available."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return (None,) * len(fields)
+    out = []
+    for f in fields:
+        i = data.find(b"\n" + f.encode() + b":")
+        try:
+            out.append(None if i < 0 else int(data[i + len(f) + 2:data.index(b"\n", i + 1)].split()[0]))
+        except (ValueError, IndexError):
+            out.append(None)
+    return tuple(out)
+
+
+def _status_kb(field: str, pid: Union[int, str] = "self") -> Optional[int]:
+    return _status_kbs((field,), pid)[0]
 
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -167,14 +177,15 @@ def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, 
             result = ("err", Failure("memory_limit", f"needed more than {memory_mb} MB{detail}"))
         except Exception as e:  # the worker survives; the job is reported, not retried
             result = ("err", Failure("extraction_failed", f"{type(e).__name__}: {e}", "extract"))
-        peak_vm = (_status_kb("VmPeak") or 0) * 1024
+        peak_vm_kb, peak_rss_kb = _status_kbs(("VmPeak", "VmHWM"))  # one read: it runs for every job
+        peak_vm = (peak_vm_kb or 0) * 1024
         if peak_vm >= near:
             # Close to the limit: a library that failed to allocate may have said so in other words.
             if result[0] == "err" and result[1].reason != "memory_limit":
                 result = ("err", Failure("memory_limit",
                                          f"needed more than {memory_mb} MB ({result[1].reason}: {result[1].message})"))
             out_of_memory = True
-        stats = (_mb(_status_kb("VmHWM")), idle_rss, round(_own_cpu() - cpu0, 3))
+        stats = (_mb(peak_rss_kb), idle_rss, round(_own_cpu() - cpu0, 3))
         try:
             conn.send((*result, stats, out_of_memory))
         except MemoryError:

@@ -89,7 +89,7 @@ def _page_finder(parsed: ParsedText):
 
 def document_rows(src: Source, parsed: ParsedText, rules: RuleSet, tables: Iterable[str] = ALL_TABLES) -> DocRows:
     """The document's rows in `tables` (other than `terms`, see pipeline/process.py); the stages
-    the other tables need alone are skipped. `sections` rows are always returned: keywords are
+    the other tables need alone are skipped. `sections` rows come with `terms` too: keywords are
     found per section."""
     tables = set(tables)
     doc_id = src.doc_id
@@ -109,7 +109,19 @@ def document_rows(src: Source, parsed: ParsedText, rules: RuleSet, tables: Itera
             "n_pages": parsed.n_pages, "n_chars": len(parsed.text), "n_sections": len(sections),
             "parser": parsed.parser, "parser_version": parsed.parser_version, "rules_version": rv,
         }]
-    text = parsed.text
+    if tables & {"sections", "terms"}:
+        out["sections"] = _section_rows(sections, parsed.text, doc_id, page_at, rv)
+    if "responsibilities" in tables:
+        out["responsibilities"] = _located(
+            sections_to_responsibilities(parsed, sections, rules["responsibilities.yaml"]), doc_id, page_at, rv)
+    if "quantities" in tables:
+        out["quantities"] = _located(
+            sections_to_quantities(parsed, sections, meta, rules["quantities.yaml"]), doc_id, page_at, rv)
+    return DocRows(out)
+
+
+def _section_rows(sections: list, text: str, doc_id: str, page_at, rv: str) -> list[dict]:
+    """The sections table's rows: each section's own text (up to its first child) with pages."""
     secs = []
     for s in sections:
         start, end = s.start, s.end
@@ -121,14 +133,7 @@ def document_rows(src: Source, parsed: ParsedText, rules: RuleSet, tables: Itera
             "body_start": s.body_start, "own_end": s.own_end, "end": end,
             "page_start": page_at(start), "page_end": page_at(max(start, end - 1)), "rules_version": rv,
         })
-    out["sections"] = secs
-    if "responsibilities" in tables:
-        out["responsibilities"] = _located(
-            sections_to_responsibilities(parsed, sections, rules["responsibilities.yaml"]), doc_id, page_at, rv)
-    if "quantities" in tables:
-        out["quantities"] = _located(
-            sections_to_quantities(parsed, sections, meta, rules["quantities.yaml"]), doc_id, page_at, rv)
-    return DocRows(out)
+    return secs
 
 
 def _located(records: list, doc_id: str, page_at, rv: str) -> list[dict]:

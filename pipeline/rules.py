@@ -7,6 +7,9 @@ the rule files' bytes, so every extracted row can say which rules produced it.
 
 A rule's `examples` must each be matched by its pattern and its `counter_examples` must not; the
 test suite runs them (tests/test_rules.py), and `RuleSet.check_examples()` does the same on demand.
+A pattern must also define the named groups the extraction reads from its matches
+(`RuleFile.required_groups`, `Rule.required_groups`): a group renamed in an edit is refused with
+the rule's id, instead of failing every document that the rule matches.
 """
 from __future__ import annotations
 
@@ -59,24 +62,45 @@ class Rule(BaseModel):
         out += [f"counter-example matched: {c!r}" for c in self.counter_examples if self.rx.search(c)]
         return out
 
+    def required_groups(self) -> tuple[str, ...]:
+        """Named groups this rule's own settings make the extraction read (see RuleFile)."""
+        return ()
+
 
 class RuleFile(BaseModel):
     """Base of every rule file: a list of rules with unique ids."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     filename: ClassVar[str] = ""
+    # Field name → the named groups the extraction reads from a match of each rule in that field.
+    required_groups: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     version: int = 1
     description: str = ""
 
-    def all_rules(self) -> list[Rule]:
-        out: list[Rule] = []
+    def _rules_by_field(self) -> list[tuple[str, Rule]]:
+        out: list[tuple[str, Rule]] = []
         for name in type(self).model_fields:
             v = getattr(self, name)
             if isinstance(v, Rule):
-                out.append(v)
+                out.append((name, v))
             elif isinstance(v, (list, tuple)):
-                out.extend(x for x in v if isinstance(x, Rule))
+                out.extend((name, x) for x in v if isinstance(x, Rule))
+        return out
+
+    def all_rules(self) -> list[Rule]:
+        return [r for _, r in self._rules_by_field()]
+
+    def group_failures(self) -> list[tuple[str, str]]:
+        """(rule id, reason) for each rule whose pattern lacks a named group the extraction reads."""
+        out = []
+        for name, r in self._rules_by_field():
+            need = dict.fromkeys(self.required_groups.get(name, ()) + r.required_groups())
+            missing = [g for g in need if g not in r.rx.groupindex]
+            if missing:
+                out.append((r.id, f"pattern must define the named group{'s' if len(missing) > 1 else ''} "
+                                  f"{', '.join(repr(g) for g in missing)}: the extraction reads "
+                                  f"{'them' if len(missing) > 1 else 'it'} from every match"))
         return out
 
     @model_validator(mode="after")
@@ -124,6 +148,7 @@ def load_rule_file(path: Path, model: type[RuleFile],
             probs.append((str(path), _problem_rule_id(data, loc), f"{where}: {err['msg']}"))
         return None, probs
     probs = [(str(path), r.id, f) for r in obj.all_rules() for f in r.example_failures()]
+    probs += [(str(path), rid, reason) for rid, reason in obj.group_failures()]
     return (None if probs else obj), probs
 
 

@@ -22,7 +22,6 @@ from functools import lru_cache
 from typing import ClassVar, Literal, Optional
 
 import cn2an
-from pydantic import field_validator
 
 from pipeline.model import ParsedText, Section
 from pipeline.normalise import first_chars
@@ -34,16 +33,10 @@ class Family(Rule):
     numeral: Literal["chinese", "arabic", "circled"] = "arabic"
     rank: int
 
-    @field_validator("pattern")
-    @classmethod
-    def _has_groups(cls, v: str) -> str:
-        if "(?P<label>" not in v or "(?P<num>" not in v:
-            raise ValueError("pattern must define the groups 'label' and 'num'")
-        return v
-
 
 class SectionRules(RuleFile):
     filename: ClassVar[str] = "sections.yaml"
+    required_groups: ClassVar[dict[str, tuple[str, ...]]] = {"families": ("label", "num")}
     families: list[Family]
     heading_terminators: str = "。"
 

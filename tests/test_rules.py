@@ -61,6 +61,37 @@ def test_failing_example_and_unknown_key_are_both_reported(config_copy):
     assert "example not matched: '（意见稿）'" in by_file[("metadata.yaml", "draft_marker")]
 
 
+def rename_group(config, filename: str, rule_id: str, group: str) -> None:
+    """Rename a named group in the pattern of rule `rule_id` (the first pattern after its id)."""
+    p = config / filename
+    lines = p.read_text(encoding="utf-8").split("\n")
+    at = next(i for i, ln in enumerate(lines) if ln.strip().lstrip("- ") == f"id: {rule_id}")
+    k = next(i for i in range(at, len(lines)) if lines[i].strip().startswith("pattern:"))
+    assert f"(?P<{group}>" in lines[k]
+    lines[k] = lines[k].replace(f"(?P<{group}>", f"(?P<{group}_renamed>")
+    p.write_text("\n".join(lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("filename, rule_id, group", [
+    ("sections.yaml", "paren_cn", "num"),
+    ("metadata.yaml", "date", "y"),
+    ("metadata.yaml", "notice_wrapper", "inner"),
+    ("responsibilities.yaml", "level_prefix", "prefix"),
+    ("quantities.yaml", "year_target", "year"),  # a year rule without a fixed year
+    ("quantities.yaml", "range", "num_max"),  # a figure shape reads its own groups
+    ("quantities.yaml", "rate", "per"),
+])
+def test_a_group_the_extraction_reads_cannot_be_renamed_away(config_copy, filename, rule_id, group):
+    """The pattern still compiles and matches its examples: without this check, every document
+    the rule matches would fail in extraction ("no such group")."""
+    rename_group(config_copy, filename, rule_id, group)
+    with pytest.raises(RuleFileError) as e:
+        load_rules(config_copy)
+    (file, rid, reason), = e.value.problems
+    assert file.endswith(filename) and rid == rule_id
+    assert f"pattern must define the named group '{group}'" in reason
+
+
 def test_rules_version_follows_the_rule_files(config_copy):
     before = load_rules(config_copy).version
     p = config_copy / "metadata.yaml"

@@ -26,6 +26,9 @@ TAIL_LINES = 4
 
 class MetadataRules(RuleFile):
     filename: ClassVar[str] = "metadata.yaml"
+    required_groups: ClassVar[dict[str, tuple[str, ...]]] = {
+        "notice_wrapper": ("inner",), "doc_number": ("number",), "period": ("start", "end"),
+        "date": ("y", "m", "d"), "issuer": ("name",), "issuer_label": ("name",)}
     title_kind: Rule
     notice_wrapper: Rule
     not_title: Rule

@@ -104,6 +104,10 @@ class FigureRule(Rule):
     comparator: Optional[Comparator] = None  # a fixed comparator (百亿级 → >=)
     fixed_unit: Optional[str] = None  # a unit the pattern implies (百分之三十 → %)
 
+    def required_groups(self) -> tuple[str, ...]:
+        # A scale (百亿级) may leave its number out: it then counts one.
+        return {"ratio": ("left", "right"), "range": ("num", "num_max"), "single": ("num",)}.get(self.shape, ())
+
 
 class ComparatorRule(Rule):
     comparator: Literal[">=", ">", "<=", "<", "~", "="]
@@ -113,6 +117,9 @@ class ComparatorRule(Rule):
 class YearRule(Rule):
     role: Literal["target", "baseline", "plain", "reference"]
     year: Optional[int] = None  # fixed year for marks naming a plan (到“十四五”末 → 2025)
+
+    def required_groups(self) -> tuple[str, ...]:
+        return () if self.year is not None else ("year",)
 
 
 def _alternation(words) -> str:
@@ -148,6 +155,7 @@ def expand_macros(pattern: str, macros: dict[str, str]) -> str:
 
 class QuantityRules(RuleFile):
     filename: ClassVar[str] = "quantities.yaml"
+    required_groups: ClassVar[dict[str, tuple[str, ...]]] = {"rate": ("per",)}
 
     macros: dict[str, str] = {}
     units: UnitTable

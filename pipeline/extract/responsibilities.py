@@ -66,6 +66,7 @@ class Label(Rule):
 
 class ResponsibilityRules(RuleFile):
     filename: ClassVar[str] = "responsibilities.yaml"
+    required_groups: ClassVar[dict[str, tuple[str, ...]]] = {"level_prefix": ("prefix",)}
 
     bracket: Rule
     labels: list[Label]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,6 +53,13 @@ class _PreviousRows:
             reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
             self._slices = (pa.Table.from_batches([b]).cast(self.schema)
                             for b in reader.iter_batches(batch_size=READ_ROWS, use_threads=False))
+
+    def rest(self) -> Iterator[pa.Table]:
+        """The remaining rows, slice by slice."""
+        if self._buf is not None and self._buf.num_rows:
+            yield self._buf
+        self._buf = None
+        yield from self._slices
 
     def until(self, last_id: Optional[str]) -> pa.Table:
         """The next rows, up to and including those of `last_id` (all that remain for None)."""
@@ -100,7 +107,10 @@ class Merge:
     carried-over rows get that rules_version: the current rules give exactly those rows.
 
     `untouched` tables are left as they are, file and all (not read, not written): the caller's
-    promise that this run would write the same rows (see `RunOutput`)."""
+    promise that this run would write the same rows (see `RunOutput`), unless a job fails.
+
+    A document whose job failed (`add(failed=...)`) has no rows left in any table, as in a fresh
+    run: not even those a rule edit carries over."""
 
     def __init__(self, out: Path, stage: StagedWrite, run_id: str, keep: set[str],
                  reprocessed: set[str], renamed: dict[str, str], change_fields: Optional[dict] = None,
@@ -109,26 +119,32 @@ class Merge:
         self.stage, self.run_id, self.renamed = stage, run_id, renamed
         self.change_fields = {"run_id": run_id, **(change_fields or {})}
         self.rules_version = rules_version
+        self.out = Path(out)
         self.tables = tuple(name for name in DATA_TABLES if name not in untouched)
+        self.untouched = tuple(name for name in DATA_TABLES if name in untouched)
+        self.failed: set[str] = set()
         carried = carried or {}
         self.keep = {name: sorted(keep | carried.get(name, set())) for name in self.tables}
         self.reprocessed = {name: sorted(reprocessed - carried.get(name, set())) for name in self.tables}
         self.previous = {name: _PreviousRows(out, name) for name in self.tables}
-        self.pending: dict[str, list[pa.Table]] = {name: [] for name in self.tables}
-        self.pending_bytes = dict.fromkeys(self.tables, 0)
+        self.pending: dict[str, list[pa.Table]] = {name: [] for name in DATA_TABLES}
+        self.pending_bytes = dict.fromkeys(DATA_TABLES, 0)
         self.changes = ChangeLog()
         self.change_rows = 0
         self.last_id: Optional[str] = None
         self.done = False
 
-    def add(self, tables: dict[str, pa.Table], last_id: Optional[str]) -> list[dict]:
-        """New rows of the documents after the previous batch up to `last_id` (None: the end);
-        returns this batch's change rows."""
+    def add(self, tables: dict[str, pa.Table], last_id: Optional[str],
+            failed: frozenset[str] = frozenset()) -> list[dict]:
+        """New rows of the documents after the previous batch up to `last_id` (None: the end),
+        and the documents among them whose jobs failed; returns this batch's change rows."""
         if self.last_id is not None and last_id is not None and last_id <= self.last_id:
             raise ValueError(f"batches out of order: {last_id} after {self.last_id}")
+        self.failed |= failed
         replaced, new, replaced_ids = {}, {}, set()
         for name in self.tables:
-            keep = _between(self.keep[name], self.last_id, last_id)
+            keep = _between([d for d in self.keep[name] if d not in failed] if failed else self.keep[name],
+                            self.last_id, last_id)
             ids = _between(self.reprocessed[name], self.last_id, last_id)
             replaced_ids.update(ids.to_pylist())
             old = self.previous[name].until(last_id)
@@ -159,6 +175,13 @@ class Merge:
     def finish(self) -> None:
         """Carry over the rest of the previous rows and flush everything staged."""
         self.add({}, None)
+        if self.failed:  # an untouched table still holds their rows: it is copied without them
+            drop = pa.array(sorted(self.failed), pa.string())
+            for name in self.untouched:
+                for part in _PreviousRows(self.out, name).rest():
+                    self._write(name, part.replace_schema_metadata(None).filter(
+                        pc.invert(pc.is_in(part["doc_id"], value_set=drop))))
+                self.tables += (name,)
         for name in self.tables:
             self._flush(name)
             if name not in self.stage.staged():

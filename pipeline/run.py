@@ -203,7 +203,7 @@ class RunOutput:
         self.errors += batch.errors
         self.status += batch.status
         if batch.last_id is not None:
-            self.merge.add(batch.tables, batch.last_id)
+            self.merge.add(batch.tables, batch.last_id, batch.failed)
 
     def abort(self) -> None:
         self.stage.abort()
@@ -263,12 +263,14 @@ def append_run(out: Path, record: dict) -> pa.Table:
 class BatchResult:
     """One batch's output: its rows as Arrow tables (compact, and opaque to Prefect's parameter
     introspection, which would otherwise walk every row), its error rows, outcome counts, and the
-    last doc_id of its jobs (batches arrive in doc_id order; None for an empty batch)."""
+    last doc_id of its jobs (batches arrive in doc_id order; None for an empty batch), and the
+    doc_ids of its failed jobs."""
 
     tables: dict[str, pa.Table]
     errors: list[dict]
     status: Counter
     last_id: Optional[str]
+    failed: frozenset[str] = frozenset()
 
 
 def collect(results: Iterable) -> BatchResult:
@@ -279,17 +281,19 @@ def collect(results: Iterable) -> BatchResult:
     errors: list[dict] = []
     status: Counter = Counter()
     last_id = None
+    failed = set()
     for job, value in results:
         last_id = max(last_id or "", job.source.doc_id)
         if isinstance(value, Failure):
             errors.append(error_row(job.source.path, job.source.sha256, value.stage, value.reason, value.message))
             status[value.reason] += 1
+            failed.add(job.source.doc_id)
             continue
         for name, table in decode_rows(value).items():
             parts[name].append(table)
         status["ok"] += 1
     tables = {name: pa.concat_tables(p) if p else to_arrow(name, []) for name, p in parts.items()}
-    return BatchResult(tables, errors, status, last_id)
+    return BatchResult(tables, errors, status, last_id, frozenset(failed))
 
 
 def run_in_process(jobs: Iterable, context_args: tuple) -> Iterator[tuple]:

@@ -212,6 +212,34 @@ def test_a_rule_edit_leaves_a_table_it_cannot_change_as_it_is(work, tmp_path):
     assert "terms" in s["tables_extracted"] and identity("terms") != terms
 
 
+def test_a_file_whose_re_extraction_fails_after_a_rule_edit_keeps_no_rows(work):
+    """A rule edit re-extracts some tables of every file and carries the others over; a file whose
+    job fails then has no rows in any table (as in a fresh run), only its error, whatever tables
+    the edit carried over, the untouched keyword file included."""
+    raw, out, cache, cfg = work
+    shutil.copy(SEED["txt"][0], raw / "small.txt")
+    # 650 KB of targets: its quantities take about 2.5 s of CPU, the small draft's milliseconds.
+    target = "到2025年，全市数字经济核心产业增加值达到550亿元，比2019年增长30%以上，单个平台资助金额不超过3000万元。"
+    (raw / "big.txt").write_text("XX市数字经济发展行动计划\n" + "\n".join(
+        f"{i}. 第{i}项任务\n推进数字化转型。（责任单位：市科学技术局）\n" + "\n".join([target] * 80)
+        for i in range(1, 100)), encoding="utf-8")
+    first = ingest(raw, out, cache, cfg)
+    assert first["processed"] == 2 and not first["errors"]
+    ids = dict(pd.read_parquet(out / "documents.parquet")[["source_path", "doc_id"]].values)
+    for name in ALL:
+        assert ids["big.txt"] in set(pd.read_parquet(out / f"{name}.parquet").doc_id), name
+
+    edit_rule(cfg, "pipeline.yaml", "timeout_seconds: 60", "timeout_seconds: 0.5")
+    drop_approx_word(cfg)
+    s = ingest(raw, out, cache, cfg)
+    assert s["tables_extracted"] == ["quantities"] and s["errors"] == {"timeout": 1}
+    for name in ALL:
+        docs = set(pd.read_parquet(out / f"{name}.parquet").doc_id)
+        assert ids["big.txt"] not in docs and ids["small.txt"] in docs, name
+    errors = pd.read_parquet(out / "errors.parquet")
+    assert list(errors.source_path) == ["big.txt"] and list(errors.reason) == ["timeout"]
+
+
 def test_rule_edit_after_tables_without_rule_file_versions_re_extracts_everything(work):
     """Tables written before `runs.rule_versions` existed: which file changed is unknown."""
     import pyarrow.parquet as pq

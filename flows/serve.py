@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import signal
-import time
 from typing import Optional
 
 from flows.api import prefect_api
@@ -36,28 +35,6 @@ def parse_interval(text: str) -> dt.timedelta:
     if seconds < 1:
         raise ValueError(f"interval {text!r} is shorter than one second")
     return dt.timedelta(seconds=seconds)
-
-
-def stop_run_processes(grace: float = 10.0) -> int:
-    """Stop the flow-run processes Prefect's runner started and left behind on shutdown (a run
-    being spawned as the interrupt came); how many there were.
-
-    The runner starts each flow run as a `multiprocessing` child, and Python's exit joins every such
-    child: one still starting when the API is stopped retries the API for minutes, and `serve`
-    never exits. SIGTERM first (the run stops like a cancelled run: nothing half-written is
-    committed), SIGKILL after `grace` seconds."""
-    import multiprocessing as mp
-
-    children = mp.active_children()
-    for c in children:
-        c.terminate()
-    deadline = time.monotonic() + grace
-    for c in children:
-        c.join(max(0.0, deadline - time.monotonic()))
-        if c.is_alive():
-            c.kill()
-            c.join()
-    return len(children)
 
 
 def serve(interval: Optional[dt.timedelta], cron: Optional[str], parameters: dict,
@@ -85,7 +62,4 @@ def serve(interval: Optional[dt.timedelta], cron: Optional[str], parameters: dic
                          print_starting_message=False, pause_on_shutdown=False)
         except KeyboardInterrupt:
             pass
-        finally:
-            if stop_run_processes():  # while the API is still there for them to report to
-                log.info("stopped a flow run that was starting")
     log.info("stopped")

@@ -63,29 +63,3 @@ def test_schedule_picks_up_a_new_file_and_stops_cleanly(tmp_path):
     port = int(re.search(r"http://127\.0\.0\.1:(\d+)", log).group(1))
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the Prefect server still listens"
-
-
-def _sleep(ignore_term: bool) -> None:
-    if ignore_term:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    time.sleep(600)
-
-
-def test_run_processes_left_behind_are_stopped_on_shutdown():
-    """A flow-run process the runner leaves behind (spawned as the interrupt came) would keep
-    `serve` from exiting: Python joins its multiprocessing children at exit."""
-    import multiprocessing as mp
-
-    from flows.serve import stop_run_processes
-
-    ctx = mp.get_context("fork")
-    polite, stubborn = ctx.Process(target=_sleep, args=(False,)), ctx.Process(target=_sleep, args=(True,))
-    polite.start()
-    stubborn.start()
-    time.sleep(0.5)  # the stubborn one has set its handler
-    t0 = time.monotonic()
-    assert stop_run_processes(grace=2.0) == 2
-    assert time.monotonic() - t0 < 10
-    assert not polite.is_alive() and polite.exitcode == -signal.SIGTERM
-    assert not stubborn.is_alive() and stubborn.exitcode == -signal.SIGKILL
-    assert stop_run_processes() == 0

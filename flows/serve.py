@@ -44,6 +44,9 @@ def serve(interval: Optional[dt.timedelta], cron: Optional[str], parameters: dic
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    # A process started as a script's background job (`cmd &`) begins with SIGINT ignored, and
+    # Python keeps it so: such a serve would never stop on Ctrl-C or `kill -INT`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     loop = interval.total_seconds() if interval else 60.0
     with prefect_api("server", loop) as api:

@@ -37,9 +37,11 @@ def test_schedule_picks_up_a_new_file_and_stops_cleanly(tmp_path):
     shutil.copy(ROOT / "raw" / "003_af7725881e400d8b.txt", raw / "first.txt")
     env = {**os.environ, "POLICY_PIPELINE_HOME": str(ROOT), "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("PREFECT_API_URL", None)
+    # Started as a background job of a script (`cmd &`) is: with SIGINT ignored. serve still stops on it.
     p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--interval", "5s",
                           "--raw", str(raw), "--out", str(out), "--cache", str(tmp_path / "cache")],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         assert wait_for(lambda: documents(out) == {"first.txt"}, 240), "the first scheduled run did not come"
         shutil.copy(ROOT / "raw" / "001_ad7cf2dc79e53be4.docx", raw / "second.docx")

@@ -175,14 +175,14 @@ class Merge:
     def finish(self) -> None:
         """Carry over the rest of the previous rows and flush everything staged."""
         self.add({}, None)
-        if self.failed:  # an untouched table still holds their rows: it is copied without them
-            drop = pa.array(sorted(self.failed), pa.string())
-            for name in self.untouched:
-                for part in _PreviousRows(self.out, name).rest():
-                    self._write(name, part.replace_schema_metadata(None).filter(
-                        pc.invert(pc.is_in(part["doc_id"], value_set=drop))))
-                self.tables += (name,)
-        for name in self.tables:
+        # An untouched table still holds the rows of documents whose jobs failed: copied without them.
+        rewritten = self.untouched if self.failed else ()
+        drop = pa.array(sorted(self.failed), pa.string())
+        for name in rewritten:
+            for part in _PreviousRows(self.out, name).rest():
+                self._write(name, part.replace_schema_metadata(None).filter(
+                    pc.invert(pc.is_in(part["doc_id"], value_set=drop))))
+        for name in self.tables + rewritten:
             self._flush(name)
             if name not in self.stage.staged():
                 self.stage.append(name, SCHEMAS[name].empty_table(), sorted_by="doc_id")

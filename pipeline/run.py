@@ -29,7 +29,7 @@ from pipeline.readers import ReaderOptions
 from pipeline.scan import Scan, error_row, scan_raw
 from pipeline.merge import DATA_TABLES, Merge
 from pipeline.tables import (SCHEMA_VERSION, SCHEMAS, TABLES, StagedWrite, count_rows, decode_rows, read_table,
-                             schema_version, sorted_by, to_arrow)
+                             table_metadata, to_arrow)
 
 TRIGGERS = ("manual", "schedule", "rules_changed", "reextract")
 
@@ -68,6 +68,11 @@ class Plan:
     # re-extraction, get every table.
     tables: tuple[str, ...] = ALL_TABLES
     partial: set[str] = field(default_factory=set)
+
+    @property
+    def carried_tables(self) -> tuple[str, ...]:
+        """The tables whose rows of the partly re-extracted documents are carried over."""
+        return tuple(t for t in ALL_TABLES if t not in self.tables)
 
 
 def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions: dict,
@@ -148,9 +153,9 @@ def untouched_tables(out: Path, plan: Plan) -> frozenset[str]:
     is rewritten."""
     if plan.counts["removed"] or plan.renamed or any(job.source.doc_id not in plan.partial for job in plan.jobs):
         return frozenset()
-    return frozenset(t for t in ALL_TABLES if t not in plan.tables and "rules_version" not in SCHEMAS[t].names
-                     and (out / f"{t}.parquet").exists() and sorted_by(out, t) == "doc_id"
-                     and schema_version(out, t) == SCHEMA_VERSION)
+    current = {"schema_version": SCHEMA_VERSION, "sorted_by": "doc_id"}
+    return frozenset(t for t in plan.carried_tables if "rules_version" not in SCHEMAS[t].names
+                     and current.items() <= table_metadata(out, t).items())
 
 
 def run_record(run_id: str, started: dt.datetime, trigger: str, status: str, rules_version: str,
@@ -196,7 +201,7 @@ class RunOutput:
             self.merge = Merge(self.out, self.stage, ctx.run_id, plan.keep, plan.reprocessed, plan.renamed,
                                {"old_rules_version": plan.previous_rules_version,
                                 "new_rules_version": ctx.rules_version},
-                               carried={t: plan.partial for t in ALL_TABLES if t not in plan.tables},
+                               carried={t: plan.partial for t in plan.carried_tables},
                                rules_version=ctx.rules_version, untouched=untouched_tables(self.out, plan))
 
     def add(self, batch: "BatchResult") -> None:
@@ -239,7 +244,7 @@ class RunOutput:
             "run_id": ctx.run_id, "trigger": ctx.trigger, "rules_version": ctx.rules_version,
             "previous_rules_version": plan.previous_rules_version, "out_dir": str(self.out),
             "tables_extracted": list(plan.tables) if plan.reprocessed else None,
-            "tables_carried": [t for t in ALL_TABLES if t not in plan.tables] if plan.reprocessed else None,
+            "tables_carried": list(plan.carried_tables) if plan.reprocessed else None,
             "files": dict(plan.counts), "processed": len(plan.jobs),
             "errors": dict(Counter(e["reason"] for e in errors)),
             "nothing_changed": unchanged,

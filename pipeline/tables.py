@@ -285,19 +285,15 @@ def count_rows(out: Path, name: str) -> int:
     return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
 
-def _file_metadata(out: Path, name: str, key: bytes) -> Optional[str]:
+def table_metadata(out: Path, name: str) -> dict[str, str]:
+    """The key-value metadata table `name` was written with (`schema_version`, `table`, and
+    `sorted_by` when recorded: see StagedWrite.append); empty when there is no such file."""
     path = Path(out) / f"{name}.parquet"
     if not path.exists():
-        return None
-    value = (pq.read_schema(path).metadata or {}).get(key)
-    return value.decode() if value else None
+        return {}
+    return {k.decode(): v.decode() for k, v in (pq.read_schema(path).metadata or {}).items()}
 
 
 def sorted_by(out: Path, name: str) -> Optional[str]:
     """The column table `name` was written sorted by (see StagedWrite.append), if recorded."""
-    return _file_metadata(out, name, b"sorted_by")
-
-
-def schema_version(out: Path, name: str) -> Optional[str]:
-    """The SCHEMA_VERSION table `name` was written with, if recorded."""
-    return _file_metadata(out, name, b"schema_version")
+    return table_metadata(out, name).get("sorted_by")

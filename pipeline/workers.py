@@ -211,6 +211,7 @@ class _Worker:
         self.ready = False
         self.start_deadline = time.monotonic() + START_TIMEOUT_SECONDS
         self.idle_rss_mb: Optional[float] = None
+        self.gone = False  # a job could not be sent: the process has died, its death is reported by _run
         # (place in the jobs given to the pool, job) handed over and not answered yet: the first
         # one runs, the others wait in the worker's pipe (see PREFETCH_SECONDS).
         self.queue: deque = deque()
@@ -358,7 +359,7 @@ class WorkerPool:
         job has taken much longer than the mean gets no more: they would wait behind it."""
         while pending:
             now = time.monotonic()
-            free = [w for w in self._workers if w.ready and len(w.queue) < depth
+            free = [w for w in self._workers if w.ready and not w.gone and len(w.queue) < depth
                     and (not w.queue or mean is None or now - w.started <= 2 * mean + 0.05)]
             if not free:
                 return
@@ -376,7 +377,14 @@ class WorkerPool:
                             pick, best = k, c
                         k -= 1
             index, job = pending.pop(pick)
-            w.conn.send(job)
+            try:
+                w.conn.send(job)
+            except OSError:  # BrokenPipeError: it died (a job it holds killed it) since the last look
+                pending.insert(pick, (index, job))
+                w.gone = True
+                if not w.queue:  # nothing of it left for _run to wait on and report: replace it now
+                    self._replace(w)
+                continue
             w.queue.append((index, job))
             if len(w.queue) == 1:
                 w.start_clock(self.timeout)

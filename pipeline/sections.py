@@ -54,11 +54,9 @@ class _Candidate:
 
 @lru_cache(maxsize=1024)
 def label_number(num: str, numeral: str) -> Optional[int]:
-    num = unicodedata.normalize("NFKC", num).strip()
+    num = unicodedata.normalize("NFKC", num).strip()  # also ① → 1, ⑩ → 10, full-width digits
     if not num:
         return None
-    if numeral == "circled":
-        return ord(num) - ord("①") + 1
     if num.isdigit():
         return int(num)
     try:

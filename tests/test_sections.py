@@ -51,6 +51,14 @@ def test_box_is_child_of_its_section_and_its_items_its_children(rules):
                    ("一/（二）", 2, "体系")]
 
 
+def test_circled_items_nest_under_the_item_above_and_count(rules):
+    got = segment(["一、任务", "（1）基础研究。正文。", "①支持高校建设研究平台。", "②支持企业组建联合体。",
+                   "⑩ 第十项", "（2）关键软硬件。"], rules)
+    # ⑩ breaks the count after ② (body text); （2） closes the circled list.
+    assert got == [("一", 1, "任务"), ("一/（1）", 2, "基础研究"), ("一/（1）/①", 3, "支持高校建设研究平台"),
+                   ("一/（1）/②", 3, "支持企业组建联合体"), ("一/（2）", 2, "关键软硬件")]
+
+
 def test_annex_returns_to_top_level(rules):
     got = segment(["一、任务", "（一）布局", "附件1 产业链图谱"], rules)
     assert got[-1] == ("附件1", 1, "产业链图谱")

@@ -205,3 +205,21 @@ def test_impossible_date_is_skipped_not_fatal(rules):
                            "text", "test")
     meta = text_to_metadata(parsed, text_to_sections(parsed, rules["sections.yaml"]), rules["metadata.yaml"])
     assert meta.date == "2023-03-01"
+
+
+@pytest.mark.parametrize("lines,title,period", [
+    (["四川省推进制造业数字化转型实施方案", "（2023—2025年）", "（征求意见稿）", "一、总体要求"],
+     "四川省推进制造业数字化转型实施方案（2023—2025年）", (2023, 2025)),
+    (["某市产业集群行动计划（2021-2025年）", "（2022—2026年）", "一、总体要求"],  # period already in the title
+     "某市产业集群行动计划（2021-2025年）", (2021, 2025)),
+    (["某市产业集群行动计划", "2023年3月1日", "一、总体要求"], "某市产业集群行动计划", (None, None)),
+])
+def test_a_plan_period_on_the_line_below_the_title_is_part_of_it(lines, title, period, rules):
+    from pipeline.extract.metadata import text_to_metadata
+    from pipeline.model import Para
+    from pipeline.normalise import paras_to_text
+    from pipeline.sections import text_to_sections
+
+    parsed = paras_to_text([Para(x) for x in lines], "text", "test")
+    meta = text_to_metadata(parsed, text_to_sections(parsed, rules["sections.yaml"]), rules["metadata.yaml"])
+    assert (meta.title, (meta.period_start, meta.period_end)) == (title, period)

@@ -53,22 +53,30 @@ def clean_title(s: str) -> str:
     return _HAN_GAP.sub("", s).strip()
 
 
+def _period_line(line: str, rules: MetadataRules) -> bool:
+    """A line that holds the plan period alone, `（2023—2025年）`: the end of a title above it."""
+    m = rules.period.rx.search(line)
+    return bool(m) and not (line[:m.start()] + line[m.end():]).strip(" \t\u3000（()）")
+
+
 def _title_candidates(paras: list[str], idx: list[int], rules: MetadataRules):
     """(title, is_notice_inner) for every paragraph window that reads like a title."""
     for i in idx:
-        windows = [paras[i]]
+        windows = [(paras[i], i)]
         # A title broken over lines: fragments of Han characters only, then the line that ends it.
         j = i
         while _HAN_ONLY.match(paras[j]) and j + 1 < len(paras) and len(windows) < 3:
             j += 1
-            windows.append(windows[-1] + paras[j])
-        for w in windows:
+            windows.append((windows[-1][0] + paras[j], j))
+        for w, last in windows:
             t = clean_title(w)
             m = rules.notice_wrapper.rx.search(t)
             if m:
                 yield clean_title(m.group("inner")), True
                 break
             if 6 <= len(t) <= 80 and rules.title_kind.rx.search(t) and not rules.not_title.rx.search(t):
+                if last + 1 < len(paras) and not rules.period.rx.search(t) and _period_line(paras[last + 1], rules):
+                    t += paras[last + 1].strip()  # the period on the line below belongs to the title
                 yield t, False
                 break
 

@@ -95,6 +95,11 @@ COMPARATORS = [
     ("按实际发生费用的50%给予补助。", ("=", 50, None, "%")),
     ("贴息期限最长2年。", ("<=", 2, None, "年")),
     ("对投资额达到1000万元（含）以上的项目给予补助。", (">=", 1000, None, "万元")),
+    # units of the genre's newer fields
+    ("到2025年，全市智能算力规模达到3000PFlops以上。", (">=", 3000, None, "PFlops")),
+    ("到2025年，储能电池循环寿命达到12000次以上。", (">=", 12000, None, "次")),
+    ("每年发布应用场景清单不少于2批次。", (">=", 2, None, "批次")),
+    ("给予一次性奖励50万元。", ("=", 50, None, "万元")),  # 一次性 is a word
 ]
 
 
@@ -216,6 +221,10 @@ QUALIFIERS = [
      [("=", 100, None, "万元"), ("=", 300, None, "万元")]),
     ("按照一年内任意三个销售合同累计销售额的30%给予支持。", [("=", 30, None, "%")]),
     ("到2025年，形成2-3个千亿级产业集群。", [("range", 2, 3, "个")]),
+    ("到2025年，培育2个以上千亿级产业集群。", [(">=", 2, None, "个")]),
+    ("力争培育千亿级企业1—2个、百亿级企业15家以上。", [("range", 1, 2, "个"), (">=", 15, None, "家")]),
+    # …and one that counts nothing is a target of its own
+    ("集成电路产业规模迈上百亿级台阶。", [(">=", 100, None, "亿元")]),
     ("到2027年，年营业收入超1000亿元的2个，超500亿元的5个、超300亿元的20个。",
      [("=", 2, None, "个"), ("=", 5, None, "个"), ("=", 20, None, "个")]),
     # but a figure the thing is built to reach is a target of its own
@@ -241,8 +250,17 @@ KINDS = [
      [("baseline", 2022), ("baseline", 2022)]),
     ("截至2022年底，累计建成创新平台8个。", None, [("baseline", 2022)]),
     ("一、发展基础\n我市拥有规上企业300家。", (2023, 2025), [("baseline", None)]),
+    ("一、重点任务\n（一）夯实发展基础\n智能算力规模达到3000PFlops以上。", None, [("target", None)]),
     ("对认定的创新中心给予500万元奖励。", (2023, 2025), [("funding", None)]),
     ("支持组建不少于3家单位的创新联合体。", None, [("funding", None)]),
+    ("支持依托龙头企业的相关单位，围绕关键环节形成不少于3家单位的联合体。", None, [("funding", None)]),
+    # a count that a later clause sets out to reach is a goal, whatever supports it
+    ("支持各地开展示范应用，遴选100个以上典型应用场景。", None, [("target", None)]),
+    ("支持职业院校开设相关专业，每年培养技能人才1万人。", None, [("target", None)]),
+    ("支持企业开展智能化改造，单个项目最高补贴500万元。", None, [("funding", None)]),
+    # a status word in a heading under a goal heading describes the goal
+    ("一、发展目标\n（一）具体目标\n1.转型成效明显。数控化率达到70%，能耗下降15%。", (2023, 2027),
+     [("target", 2027), ("target", 2027)]),
     ("本办法有效期5年。", None, [("term", None)]),
 ]
 

@@ -73,6 +73,10 @@ _FULL_WIDTH = re.compile("[" + "".join(re.escape(chr(c)) for c in HALF_WIDTH) + 
 _CLAUSE_CUT = regex.compile(r"[，,：:]")
 _ITEM_CUT = regex.compile(r"、|(?<!及)和|以及")
 _THING_START = regex.compile(r"\p{Han}|[“\"（(]")
+# The things a scale qualifies, between it and their count (千亿级 企业 1—2个): a few words.
+_COUNTED_NOUN = regex.compile(r"\p{Han}{1,12}")
+# A count that describes what it is part of (不少于3家单位的联合体): a condition, not a goal.
+_CONDITION = regex.compile(r"\p{Han}{0,4}?的")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -592,6 +596,20 @@ def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: Doc
     return "baseline"
 
 
+def _support_term(flat: str, fig: "_Figure", rules: QuantityRules) -> bool:
+    """In a sentence with a weak support word (支持), whether the figure is part of the support."""
+    unit = fig.unit
+    for mag in rules.units.magnitudes:  # 1万人 counts people
+        if unit.startswith(mag) and unit[len(mag):] in rules.units.counts:
+            unit = unit[len(mag):]
+            break
+    if unit not in rules.units.counts:
+        return True
+    c0, c1 = _bounds(flat, fig.start, CLAUSE_ENDS)
+    end = fig.after_end if fig.after_end >= 0 else fig.end
+    return bool(search(rules.support_cues, flat[c0:c1])) or bool(_CONDITION.match(flat, end))
+
+
 def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunks: dict[str, _Chunk],
                         meta: DocumentMeta, rules: QuantityRules) -> tuple[str, Optional[int]]:
     """Kind and year of a figure (see the module docstring for the order of the tests)."""
@@ -605,8 +623,11 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
     in_sentence = [mk for mk in marks[i0:bisect_left(pos, s1, i0)] if mk.role != "reference"]
     if chunk.heading_flags is None:  # the same for every figure of the chunk
         headings = [s.heading for s in chain]
-        chunk.heading_flags = (any(search(rules.target_headings, h) for h in headings),
-                               any(search(rules.status_headings, h) for h in headings))
+        target_at = [bool(search(rules.target_headings, h)) for h in headings]
+        # A status word under a goal heading describes the goal (二、发展目标 › 3.数字化转型成效明显)
+        status_at = [bool(search(rules.status_headings, h)) and not any(target_at[k + 1:])
+                     for k, h in enumerate(headings)]
+        chunk.heading_flags = (any(target_at), any(status_at))
     target_heading, status_heading = chunk.heading_flags
 
     # The governing year mark: its sentence (nearest before, else first after), earlier sentences
@@ -627,9 +648,12 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
     if targets:
         pre = [mk for mk in targets if mk.pos < fig.start]
         return "target", (pre[-1] if pre else targets[0]).year
-    # 支持 is also the verb of many tasks: it means funding only outside any target context
+    # 支持 is also the verb of many tasks: it means funding only outside any target context, and
+    # only for the support itself: money, a share, or a condition on what is supported (不少于3家
+    # 单位的联合体); not for a count a later clause sets out to reach (支持…，新建…中心20个)
     if search(rules.funding_cues, sentence) or (
-            search(rules.support_cues, sentence) and not ctx_target and meta.period_end is None):
+            search(rules.support_cues, sentence) and not ctx_target and meta.period_end is None
+            and _support_term(chunk.flat, fig, rules)):
         return "funding", (in_sentence[0].year if in_sentence else None)
     if governing is not None:
         return year_mark_to_kind(governing, sentence, ctx_target, meta, rules), governing.year
@@ -684,6 +708,10 @@ def figures_to_kept(flat: str, figs: list[_Figure], rules: QuantityRules) -> lis
         if keep and prev is not None and fig.rule.shape == "scale" and prev.unit in rules.units.counts \
                 and not flat[(prev.after_end if prev.after_end >= 0 else prev.end):fig.start].strip():
             keep = False  # 2-3个千亿级产业集群: the scale says which clusters are counted
+        nxt = figs[i + 1] if i + 1 < n else None
+        if keep and nxt is not None and fig.rule.shape == "scale" and nxt.unit in rules.units.counts \
+                and _COUNTED_NOUN.fullmatch(flat, fig.end, nxt.cmp_start if nxt.cmp_start >= 0 else nxt.start):
+            keep = False  # 千亿级企业1—2个: the same, with the count after the things counted
         if keep and fig.unit in rules.units.duration and not fig.rule.kind and fig.comparator == "=":
             start = fig.cmp_start if fig.cmp_start >= 0 else fig.start
             keep = bool(search(rules.duration_context, flat[max(0, start - WINDOW):fig.start]))

@@ -17,7 +17,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
-
 from pipeline.document import ALL_TABLES, DocRows, Source, document_rows, section_texts
 from pipeline.errors import PipelineError
 from pipeline.parse import load_cached, parse_file, parser_version, store_cached

@@ -28,8 +28,8 @@ from pipeline.process import Job
 from pipeline.readers import ReaderOptions
 from pipeline.scan import Scan, error_row, scan_raw
 from pipeline.merge import DATA_TABLES, Merge
-from pipeline.tables import (SCHEMA_VERSION, SCHEMAS, TABLES, StagedWrite, concat_columns, count_rows, decode_rows, read_table,
-                             table_metadata, to_arrow)
+from pipeline.tables import (SCHEMA_VERSION, SCHEMAS, TABLES, StagedWrite, concat_columns, count_rows,
+                             decode_rows, read_table, table_metadata, to_arrow)
 
 TRIGGERS = ("manual", "schedule", "rules_changed", "reextract")
 

@@ -1,17 +1,23 @@
 """Drafts of the genre beyond the five seeds, scored with ../shared/score.py against their gold.
 
-`tests/genre/raw/` holds drafts written for testing, each in a style the seeds lack: a ministry's
-若干措施 with 按职责分工负责 lines, a provincial 行动计划 with 专栏 boxes and a task annex of
-`牵头单位：` / `配合单位：` paragraphs, a city 实施方案 with `(一)` `1、` `（1）` `①`, a funding-heavy
-若干措施, a notice-wrapped plan with many target forms, text laid out as a PDF export with page
-furniture. `tests/genre/gold/` annotates them by the conventions of ../shared/gold/GUIDE.md. They
+`tests/genre/raw/` holds twelve drafts written for testing, each in a style the seeds lack: a
+ministry's 若干措施 and 指导意见 with 按职责分工负责 and 会同 lines, provincial plans with 专栏
+boxes and task annexes of `牵头单位：` / `配合单位：` paragraphs, city 实施方案 with `(一)` `1、`
+`（1）` `①`, funding-heavy 若干措施 (one with an 适用范围), notice-wrapped plans, plans for
+agriculture, tourism and elder care, a sloppy district draft, text laid out as a PDF export. `tests/genre/gold/` annotates them by the conventions of ../shared/gold/GUIDE.md. They
 were held out from the rules at first, to find rules tuned to the seeds; each fix they led to has
 its own unit test, and this test keeps the whole set from sliding back.
 
+Where GUIDE.md leaves a question open, the gold follows the seeds' annotations: a figure that
+states who qualifies for a support (k04's 适用范围: 上年度营业收入不低于10亿元) is a funding
+condition, as the seed's 不少于3家单位的联合体 is.
+
 Known misses, left as they are: a responsibility line broken by a page number and a running
 header inside a *text* file (h06: the PDF reader removes such furniture, the text reader does
-not), and one threshold that only conditions a non-monetary support (h04: 对总投资超过10亿元的
-重大项目…给予优先保障).
+not); one threshold that only conditions a non-monetary support (h04: 对总投资超过10亿元的
+重大项目…给予优先保障); a ratio written as a target (k01: 车桩比降至2∶1以下, value 2 or ½?);
+每户补助标准原则上不低于3000元 (k02), annotated 元/户 (a rate) where the rules give 元 (a cap, as
+for 给予每家企业最高100万元).
 """
 from __future__ import annotations
 

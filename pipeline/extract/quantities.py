@@ -19,11 +19,13 @@ Invariants:
 - Comparator: a word after the figure decides (`以上` → >=, even after `超过`), else the longest
   word before it (`不超过` over `超过`), else a share's word before its base (`不超过总投资的50%`),
   else a list's head (`不超过100万元、70万元`), else `=`.
-- Kind: `term` when a rule says so (有效期5年); `target` when a `到20XX年` stands in the sentence;
-  `funding` when the sentence holds a support word (资助, 补助, 给予 … or, outside any target
-  context, 支持); otherwise the governing year mark (its sentence, then earlier sentences of the
-  section, then the headings and text of its ancestors) decides target or baseline; a figure in a
-  status section (现状) with no year is a baseline; anything else is a target.
+- Kind: `term` when a rule says so (有效期5年); `funding` in a section that says who qualifies
+  (适用范围, 申报条件: a condition of the support, as `不少于3家单位的联合体` is); `target` when a
+  `到20XX年` stands in the sentence; `funding` when the sentence holds a support word (资助, 补助,
+  给予 … or, outside any target context, 支持 for money, a share or a condition); otherwise the
+  governing year mark (its sentence, then earlier sentences of the section, then the headings and
+  text of its ancestors) decides target or baseline; a figure in a status section (现状, not
+  under a goal heading) with no year is a baseline; anything else is a target.
 - Year: the governing mark's year; targets without one take `meta.period_end` (None without a
   plan period); funding only a year written in its own sentence.
 - `section_id` is the innermost section whose own text holds the figure (`section_at`), None in
@@ -174,6 +176,7 @@ class QuantityRules(RuleFile):
     threshold_words: Rule
     target_headings: Rule
     status_headings: Rule
+    scope_headings: Optional[Rule] = None
     duration_context: Rule
     rate: Rule
     threshold_qualifier: Rule
@@ -235,8 +238,8 @@ class _Chunk:
         self._masked: Optional[str] = None
         self._marks: Optional[list[YearMark]] = None
         self.mark_pos: Optional[list[int]] = None  # [m.pos for m in marks], for bisection
-        # (a target heading, a status heading) in the section's chain, once asked
-        self.heading_flags: Optional[tuple[bool, bool]] = None
+        # (a target heading, a status heading, a scope heading) in the section's chain, once asked
+        self.heading_flags: Optional[tuple[bool, bool, bool]] = None
 
     @property
     def masked(self) -> str:
@@ -627,8 +630,12 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
         # A status word under a goal heading describes the goal (二、发展目标 › 3.数字化转型成效明显)
         status_at = [bool(search(rules.status_headings, h)) and not any(target_at[k + 1:])
                      for k, h in enumerate(headings)]
-        chunk.heading_flags = (any(target_at), any(status_at))
-    target_heading, status_heading = chunk.heading_flags
+        scope = rules.scope_headings
+        chunk.heading_flags = (any(target_at), any(status_at),
+                               scope is not None and any(search(scope, h) for h in headings))
+    target_heading, status_heading, scope_heading = chunk.heading_flags
+    if scope_heading:  # 适用范围: who qualifies for the support
+        return "funding", (in_sentence[0].year if in_sentence else None)
 
     # The governing year mark: its sentence (nearest before, else first after), earlier sentences
     # of the section, then the ancestors' headings and text (nearest above first).

@@ -549,6 +549,16 @@ def _declared(decl: Optional[tuple[int, Rule]], line: _Line) -> Optional[Rule]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _follow_leads(accepted: list, text: str) -> None:
+    """`牵头单位：A` then, on the next line, `责任单位：B`: one statement, in which B participates
+    under A's lead, as in `（牵头单位：A；责任单位：B）`. (A `配合单位：` line says so itself.)"""
+    for k in range(1, len(accepted)):
+        (prev, prev_roles, _), (line, roles, ok) = accepted[k - 1], accepted[k]
+        if (prev.paragraph and line.paragraph and not text[prev.end:line.start].strip()
+                and any(r == "lead" for _, r, _ in prev_roles) and all(r == "responsible" for _, r, _ in roles)):
+            accepted[k] = (line, [(n, "participant", rid) for n, _, rid in roles], ok)
+
+
 def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
                                  rules: ResponsibilityRules) -> list[Responsibility]:
     text = parsed.text
@@ -574,6 +584,7 @@ def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
             if roles:
                 accepted.append((line, roles, ok))
         accepted.sort(key=lambda x: x[0].start)
+        _follow_leads(accepted, text)
         for line, roles, ok in accepted:
             i = bisect_right(starts, line.start) - 1
             sec = sections[i] if i >= 0 else None

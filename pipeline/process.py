@@ -1,7 +1,7 @@
 """One source file → all its rows, or one error: the unit of work a worker process runs.
 
     sniff → (text cache | reader → normalise → cache) → document_rows → terms (cached by text)
-          → encoded columns (process_encoded: what a worker hands back)
+          → Arrow IPC bytes (process_encoded: what a worker hands back)
 
 Everything here is plain Python: the Prefect flow and the worker pool only decide where and when
 this runs. A file either yields its complete rows or raises PipelineError; nothing in between.
@@ -17,12 +17,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
+import pyarrow as pa
+
 from pipeline.document import ALL_TABLES, DocRows, Source, document_rows, section_texts
 from pipeline.errors import PipelineError
 from pipeline.parse import load_cached, parse_file, parser_version, store_cached
 from pipeline.readers import ReaderError, ReaderOptions
 from pipeline.rules import RuleSet
-from pipeline.tables import Columns, encode_rows
+from pipeline.tables import SCHEMAS, encode_rows
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,10 @@ def _terms_cache(ctx: WorkContext, sha256: str) -> Path:
     return Path(ctx.cache_dir) / "terms" / sha256[:2] / f"{sha256}.{ctx.terms_version}.json"
 
 
-def terms_table(src: Source, rows: DocRows, ctx: WorkContext) -> Columns:
+def terms_table(src: Source, rows: DocRows, ctx: WorkContext) -> pa.Table:
     """Keywords per section, reusing earlier results for any section whose text is unchanged.
 
-    Built column by column: a document has a few hundred keyword rows, and building them as
+    Built column by column: a document has a few hundred keyword rows, and converting them as
     dicts would cost more than finding them in the cache."""
     path = _terms_cache(ctx, src.sha256)
     try:
@@ -112,12 +114,15 @@ def terms_table(src: Source, rows: DocRows, ctx: WorkContext) -> Columns:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(fresh, fh, ensure_ascii=False)
         os.replace(tmp, path)
-    return Columns("terms", ([src.doc_id] * len(words), section_ids, ranks, words, weights,
-                             [None] * len(words)))
+    schema = SCHEMAS["terms"]
+    return pa.Table.from_arrays([pa.array([src.doc_id] * len(words), pa.string()),
+                                 pa.array(section_ids, pa.string()), pa.array(ranks, pa.int16()),
+                                 pa.array(words, pa.string()), pa.array(weights, pa.float64()),
+                                 pa.nulls(len(words), pa.string())], schema=schema)
 
 
-def _extract(job: Job, ctx: WorkContext) -> dict[str, "list[dict] | Columns"]:
-    """The rows of the job's tables: dicts, and the terms as columns."""
+def _extract(job: Job, ctx: WorkContext) -> dict[str, "list[dict] | pa.Table"]:
+    """The rows of the job's tables: dicts, and the terms as a table."""
     parsed = get_parsed(job, ctx)
     try:
         rows = document_rows(job.source, parsed, ctx.rules, job.tables)
@@ -134,10 +139,10 @@ def _extract(job: Job, ctx: WorkContext) -> dict[str, "list[dict] | Columns"]:
 
 def process_job(job: Job, ctx: WorkContext) -> DocRows:
     """The file's rows in the job's tables, as dicts."""
-    return DocRows({name: rows.to_pylist() if isinstance(rows, Columns) else rows
+    return DocRows({name: rows.to_pylist() if isinstance(rows, pa.Table) else rows
                     for name, rows in _extract(job, ctx).items()})
 
 
-def process_encoded(job: Job, ctx: WorkContext) -> bytes:
-    """The file's rows, encoded: what a worker sends back (`pipeline.tables.encode_rows`)."""
+def process_encoded(job: Job, ctx: WorkContext) -> dict[str, bytes]:
+    """The file's rows as Arrow IPC bytes per table: what a worker sends back."""
     return encode_rows(_extract(job, ctx))

@@ -28,8 +28,8 @@ from pipeline.process import Job
 from pipeline.readers import ReaderOptions
 from pipeline.scan import Scan, error_row, scan_raw
 from pipeline.merge import DATA_TABLES, Merge
-from pipeline.tables import (SCHEMA_VERSION, SCHEMAS, TABLES, StagedWrite, concat_columns, count_rows,
-                             decode_rows, read_table, table_metadata, to_arrow)
+from pipeline.tables import (SCHEMA_VERSION, SCHEMAS, TABLES, StagedWrite, count_rows, decode_rows, read_table,
+                             table_metadata, to_arrow)
 
 TRIGGERS = ("manual", "schedule", "rules_changed", "reextract")
 
@@ -282,7 +282,7 @@ def collect(results: Iterable) -> BatchResult:
     """Fold (job, encoded rows | Failure) pairs into per-table Arrow tables and error rows."""
     from pipeline.workers import Failure
 
-    parts: dict[str, list] = {name: [] for name in DATA_TABLES}
+    parts: dict[str, list[pa.Table]] = {name: [] for name in DATA_TABLES}
     errors: list[dict] = []
     status: Counter = Counter()
     last_id = None
@@ -294,10 +294,10 @@ def collect(results: Iterable) -> BatchResult:
             status[value.reason] += 1
             failed.add(job.source.doc_id)
             continue
-        for name, columns in decode_rows(value).items():
-            parts[name].append(columns)
+        for name, table in decode_rows(value).items():
+            parts[name].append(table)
         status["ok"] += 1
-    tables = {name: concat_columns(name, p) for name, p in parts.items()}
+    tables = {name: pa.concat_tables(p) if p else to_arrow(name, []) for name, p in parts.items()}
     return BatchResult(tables, errors, status, last_id, frozenset(failed))
 
 

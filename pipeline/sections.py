@@ -39,6 +39,7 @@ class SectionRules(RuleFile):
     required_groups: ClassVar[dict[str, tuple[str, ...]]] = {"families": ("label", "num")}
     families: list[Family]
     heading_terminators: str = "。"
+    box_closes_rank: Optional[int] = None
 
 
 @dataclass
@@ -167,32 +168,73 @@ def _split_heading(rest: str, terminators: str) -> tuple[str, int]:
     return body[:cut].strip(), lead + cut + 1
 
 
+def _rank(rules: SectionRules, family_id: str) -> int:
+    return next(f.rank for f in rules.families if f.id == family_id)
+
+
+def _title_below(text: str, end: int, cands: list[_Candidate], terminators: str) -> str:
+    """The heading of a label alone on its line (`附件` ⏎ `重点项目清单`): the next line, unless
+    that line is a heading itself."""
+    if end + 1 >= len(text) or any(c.start == end + 1 for c in cands):
+        return ""
+    stop = text.find("\n", end + 1)
+    return _split_heading(text[end + 1:stop if stop >= 0 else len(text)], terminators)[0]
+
+
+def _continued(stack: list, fam: Family, num: Optional[int], resumes: dict) -> Optional[int]:
+    """Where a marker of a family already open in `stack` (or closed by an open box) goes: the
+    index of the entry whose count it continues (innermost first: a box's own list, then the list
+    around the box), or of the open box whose closed items it continues (the box ends there); the
+    end of the stack when it starts a box's own list (`专栏1` then `1．` `2．` `3．`); None when it
+    continues no count (body text)."""
+    if fam.kind != "numbered" or num is None:
+        return [f for f, _, _ in stack].index(fam.id)
+    for step in (1, 2):  # the next number first (a box's 1. 2. then the list's 4.), then a skip
+        for k in range(len(stack) - 1, -1, -1):
+            f, sec, prev = stack[k]
+            if sec.kind == "box" and sec.section_id in resumes:
+                f, prev = resumes[sec.section_id]
+            if f == fam.id and (prev is None or prev < num <= prev + step):
+                return k
+    own = [k for k, (f, _, _) in enumerate(stack) if f == fam.id]
+    if num == 1 and any(sec.kind == "box" for _, sec, _ in stack[(own[-1] + 1 if own else 0):]):
+        return len(stack)
+    return None
+
+
 def text_to_sections(parsed: ParsedText, rules: SectionRules, doc_id: str = "") -> list[Section]:
     cands = _find_candidates(parsed, rules)
     _fix_slips(cands, rules)
 
     sections: list[Section] = []
-    stack: list[tuple[str, Section]] = []  # (family id, section)
+    stack: list[tuple[str, Section, Optional[int]]] = []  # (family id, section, its number)
     last_num: dict[str, int] = {}  # per family, across parents
+    resumes: dict[str, tuple[str, Optional[int]]] = {}  # box section id → (family, number) of the items it closed
     for c in cands:
         fam = c.family
-        open_fams = [f for f, _ in stack]
+        closed = None
+        open_fams = [f for f, _, _ in stack]
         if fam.kind == "annex":
             keep = 0
-        elif fam.id in open_fams:
-            k = open_fams.index(fam.id)
-            prev_num = last_num.get(fam.id)
-            if fam.kind == "numbered" and c.num is not None and prev_num is not None \
-                    and not (prev_num < c.num <= prev_num + 2):
+        elif fam.id in open_fams or any(resumes.get(sec.section_id, ("",))[0] == fam.id for _, sec, _ in stack):
+            keep = _continued(stack, fam, c.num, resumes)
+            if keep is None:
                 continue  # breaks its family's count: body text, not a heading
-            keep = k
         else:
             if fam.kind == "numbered" and c.num not in (1, last_num.get(fam.id, 0) + 1):
                 continue
             keep = len(stack)
+            if fam.kind == "box" and rules.box_closes_rank is not None:
+                holders = [k for k, (_, sec, _) in enumerate(stack)
+                           if sec.kind == "numbered" and _rank(rules, sec.family) < rules.box_closes_rank]
+                if holders and holders[-1] + 1 < len(stack):
+                    keep = holders[-1] + 1
+                    closed = (stack[keep][0], stack[keep][2])  # the items' list may go on after the box
         del stack[keep:]
         parent = stack[-1][1] if stack else None
         heading, used = _split_heading(c.rest, rules.heading_terminators)
+        if not heading and fam.kind == "annex":
+            heading = _title_below(parsed.text, c.end, cands, rules.heading_terminators)
         ordinal = len(sections) + 1
         part = path_part(c.label)
         sec = Section(
@@ -214,7 +256,9 @@ def text_to_sections(parsed: ParsedText, rules: SectionRules, doc_id: str = "") 
         if c.num is not None:
             last_num[fam.id] = c.num
         sections.append(sec)
-        stack.append((fam.id, sec))
+        stack.append((fam.id, sec, c.num))
+        if closed is not None:
+            resumes[sec.section_id] = closed
 
     # Close each section at the next heading (own text) and at the next heading of its level or above.
     open_secs: list[Section] = []  # not closed yet; levels strictly increase from bottom to top

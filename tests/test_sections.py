@@ -59,9 +59,33 @@ def test_circled_items_nest_under_the_item_above_and_count(rules):
                    ("一/（1）/②", 3, "支持企业组建联合体"), ("一/（2）", 2, "关键软硬件")]
 
 
+def test_a_box_after_a_numbered_item_has_its_own_list(rules):
+    got = segment(["一、任务", "（一）体系", "1．提升能力。正文。", "2．统筹布局。正文。", "专栏1 重点工程",
+                   "1．港口示范工程。", "2．干线示范工程。", "3．产业化工程。", "3．交通领域。正文。", "（二）应用",
+                   "1．交通。"], rules)
+    # the box belongs to （一）, which the items are in, and the items' list goes on after it
+    assert [p for p, _, _ in got] == ["一", "一/（一）", "一/（一）/1", "一/（一）/2", "一/（一）/专栏1",
+                                      "一/（一）/专栏1/1", "一/（一）/专栏1/2", "一/（一）/专栏1/3",
+                                      "一/（一）/3", "一/（二）", "一/（二）/1"]
+    # the list around the box goes on with its next number even where the box's count could too
+    got = segment(["一、任务", "（一）体系", "1．甲。", "2．乙。", "3．丙。", "专栏1 工程", "1．子一。", "2．子二。",
+                   "4．丁。"], rules)
+    assert [p for p, _, _ in got][-3:] == ["一/（一）/专栏1/1", "一/（一）/专栏1/2", "一/（一）/4"]
+    # with no section above the items to hold it, the box stays in the item it follows
+    got = segment(["1．甲。", "2．乙。", "专栏1 工程", "1．子一。"], rules)
+    assert [p for p, _, _ in got] == ["1", "2", "2/专栏1", "2/专栏1/1"]
+
+
 def test_annex_returns_to_top_level(rules):
     got = segment(["一、任务", "（一）布局", "附件1 产业链图谱"], rules)
     assert got[-1] == ("附件1", 1, "产业链图谱")
+
+
+def test_an_annex_label_alone_takes_the_line_below_as_heading(rules):
+    got = segment(["一、任务", "（一）布局", "1、甲", "附件", "重点项目清单", "1、足球中心项目。总投资50亿元。"], rules)
+    assert got[-2:] == [("附件", 1, "重点项目清单"), ("附件/1", 2, "足球中心项目")]
+    got = segment(["一、任务", "附件：", "1、足球中心项目。"], rules)  # the next line is a heading itself
+    assert got[-2:] == [("附件", 1, ""), ("附件/1", 2, "足球中心项目")]
 
 
 @pytest.mark.parametrize("line", [

@@ -72,6 +72,15 @@ FORMS = [
     pytest.param("给予资助。（责任单位：市工业和信息化局）", [("市工业和信息化局", R)], id="label-only"),
     pytest.param("统筹资金。\n牵头单位：省财政厅\n配合单位：省科技厅、江苏省政府投资基金",
                  [("省财政厅", L), ("省科技厅", P), ("江苏省政府投资基金", P)], id="label-paragraphs-fund"),
+    pytest.param("重点任务分工如下。\n序号 | 重点任务 | 牵头单位 | 配合单位 | 完成时限\n"
+                 "1 | 推进港区建设，新增泊位10个 | 宁波舟山港集团 | 市交通运输局、发展改革委 | \n"
+                 "2 | 建设集疏运通道 | 市口岸办 | 宁波海关 | 2026年底前\n本方案自印发之日起施行。",
+                 [("宁波舟山港集团", L), ("市交通运输局", P), ("发展改革委", P), ("市口岸办", L), ("宁波海关", P)],
+                 id="task-table-pipes"),
+    pytest.param("| 序号 | 任务 | 责任单位 |\n|---|---|---|\n| 1 | 建设平台 | 市科技局、市财政局 |\n"
+                 "| 2 | 完善政策 | 各区（县、市）人民政府 |",
+                 [("市科技局", R), ("市财政局", R), ("各区（县、市）人民政府", R)], id="task-table-markdown"),
+    pytest.param("序号\t任务\t牵头部门\n1\t建设平台\t市发展改革委", [("市发展改革委", L)], id="task-table-tabs"),
     pytest.param("给予补贴。\n牵头单位：市商务局\n责任单位：市财政局、市自然资源和规划局",
                  [("市商务局", L), ("市财政局", P), ("市自然资源和规划局", P)], id="duty-paragraph-after-lead"),
     pytest.param("（责任单位：市工业和信息化局、发展改革委，各区政府（新区管委会、深汕特别合作区管委会））",
@@ -149,6 +158,9 @@ NOT_LINES = [
     pytest.param("责任单位：各区要高度重视，抓好落实。", id="label-paragraph-of-prose"),
     pytest.param("鼓励企业（含科研院所）参与建设。", id="paren-not-agencies"),
     pytest.param("（企业负责）", id="non-agency-duty"),
+    pytest.param("序号 | 重点任务 | 完成时限\n1 | 市财政局安排资金 | 2026年底前", id="table-without-a-unit-column"),
+    pytest.param("牵头单位 | 配合单位\n本方案自印发之日起施行。\n市科技局 | 市财政局", id="table-ended-by-prose"),
+    pytest.param("相关文件政策观察 | 深圳市培育发展新材料产业集群行动计划", id="breadcrumb"),
 ]
 
 

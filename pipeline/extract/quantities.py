@@ -60,7 +60,7 @@ Comparator = Literal[">=", ">", "<=", "<", "~", "=", "range"]
 
 MACRO = regex.compile(r"<<([A-Z_]+)>>")
 BLANK = "\ue000"  # private-use character that replaces excluded spans: matches no pattern
-SENTENCE_ENDS = "。！？!?"
+SENTENCE_ENDS = "。！？!?|｜\t"  # a table's cells are sentences of their own
 PART_ENDS = SENTENCE_ENDS + "；;"
 CLAUSE_ENDS = PART_ENDS + "，,：:"
 WINDOW = 16  # characters looked at before a number for its comparator / rate words

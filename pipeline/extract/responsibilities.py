@@ -41,6 +41,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Optional
 
+import regex
+
 from pipeline.model import ParsedText, Responsibility, Section
 from pipeline.normalise import (FlatText, OffsetMap, Screen, finditer, flatten, may_match, pattern_requirements,
                                 runnable, screen)
@@ -70,6 +72,8 @@ class ResponsibilityRules(RuleFile):
 
     bracket: Rule
     labels: list[Label]
+    table_columns: list[Label] = []
+    table_cell: Optional[Rule] = None
     other_label: Rule
     role_words: list[RoleWord]
     separators: Rule
@@ -98,6 +102,7 @@ class _Line:
     raw: str  # as written, line breaks removed
     body: str  # what the names are read from (no outer parentheses)
     paragraph: bool  # the paragraph form (`牵头单位：A`), closed by the paragraph's end
+    table: bool = False  # a row of a task table (its header gives the roles)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,6 +236,48 @@ def chunk_to_label_lines(text: str, a: int, b: int, taken: list[tuple[int, int]]
                 out.append(_Line(s, s + len(raw), raw, raw, paragraph=True))
         pos += len(para) + 1
     return out
+
+
+def chunk_to_table_rows(text: str, a: int, b: int, rules: ResponsibilityRules
+                        ) -> list[tuple[_Line, list[tuple[str, str]]]]:
+    """Rows of a task table (`序号 | 重点任务 | 牵头单位 | 配合单位`) → (line, [(cell text, column
+    role)]) for the responsibility columns, in every row below a header with the same shape."""
+    cut = rules.table_cell
+    chunk = text[a:b]
+    if cut is None or not cut.rx.search(chunk) or not runnable(rules.table_columns, chunk):
+        return []  # no cell separator, or no column name anywhere
+    out = []
+    columns: Optional[dict[int, Label]] = None
+    width = 0
+    pos = a
+    for para in chunk.split("\n"):
+        cells = [c.strip() for c in cut.rx.split(para.strip(" |｜"))] if cut.rx.search(para) else ()
+        if len(cells) < 2:
+            columns = None  # the table ended
+        else:
+            header = {i: col for i, c in enumerate(cells) for col in rules.table_columns if col.rx.match(c)}
+            if header:
+                columns, width = header, len(cells)
+            elif columns is not None and len(cells) <= width and not _RULE_ROW.match(para):
+                got = [(cells[i], col.role) for i, col in columns.items() if i < len(cells) and cells[i].strip()]
+                if got:
+                    raw = para.strip()
+                    start = pos + para.index(raw[0]) if raw else pos
+                    out.append((_Line(start, start + len(raw), raw, raw, paragraph=True, table=True), got))
+        pos += len(para) + 1
+    return out
+
+
+# A markdown table's rule row (`|---|:---:|`): no cells.
+_RULE_ROW = regex.compile(r"^[\s|｜:：\-—－]*$")
+
+
+def table_row_to_roles(cells: list[tuple[str, str]], lead_first: Optional[Rule], rules: ResponsibilityRules,
+                       ok: frozenset, memo: "_Memo") -> list[tuple[str, str, str]]:
+    """A task table row's responsibility cells → [(name, role, rule_id)] (the header names the role)."""
+    groups = [(names, _Group(cell, role, f"column_{role}"))
+              for cell, role in cells if (names := group_to_names(cell, rules, ok, memo))]
+    return groups_to_roles(groups, lead_first) if groups else []
 
 
 def _depth_at(s: str, i: int) -> int:
@@ -554,7 +601,8 @@ def _follow_leads(accepted: list, text: str) -> None:
     under A's lead, as in `（牵头单位：A；责任单位：B）`. (A `配合单位：` line says so itself.)"""
     for k in range(1, len(accepted)):
         (prev, prev_roles, _), (line, roles, ok) = accepted[k - 1], accepted[k]
-        if (prev.paragraph and line.paragraph and not text[prev.end:line.start].strip()
+        if (prev.paragraph and line.paragraph and not prev.table and not line.table
+                and not text[prev.end:line.start].strip()
                 and any(r == "lead" for _, r, _ in prev_roles) and all(r == "responsible" for _, r, _ in roles)):
             accepted[k] = (line, [(n, "participant", rid) for n, _, rid in roles], ok)
 
@@ -581,6 +629,12 @@ def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
         for line in chunk_to_label_lines(text, a, b, taken, rules):
             ok = _ok(line.body, rules)
             roles = line_to_roles(line, _declared(decl, line), rules, ok, memo)
+            if roles:
+                accepted.append((line, roles, ok))
+        for line, cells in chunk_to_table_rows(text, a, b, rules):
+            sc = _screen(rules)  # a row holds no label nor role word: its header said what it is
+            ok = sc.ids(sc.look(line.body))
+            roles = table_row_to_roles(cells, _declared(decl, line), rules, ok, memo)
             if roles:
                 accepted.append((line, roles, ok))
         accepted.sort(key=lambda x: x[0].start)

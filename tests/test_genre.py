@@ -26,7 +26,7 @@ Known misses, left as they are:
   nothing governs the figure and the plan's end year should; a per-year rate written 每年2万吨;
 - m04: baselines in a 主要目标 section of a document with no plan period and no date
   (2023年，我国跨境电商进出口2.38万亿元) come out as targets;
-- Chinese numerals after the thing counted (示范线路三条), 压缩至24小时以内 (masked as an idiom).
+- Chinese numerals after the thing counted (示范线路三条).
 """
 from __future__ import annotations
 

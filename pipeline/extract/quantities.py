@@ -121,7 +121,7 @@ class ComparatorRule(Rule):
 
 
 class YearRule(Rule):
-    role: Literal["target", "baseline", "plain", "reference"]
+    role: Literal["target", "deadline", "baseline", "plain", "reference"]
     year: Optional[int] = None  # fixed year for marks naming a plan (到“十四五”末 → 2025)
 
     def required_groups(self) -> tuple[str, ...]:
@@ -583,6 +583,11 @@ def _mark_positions(chunk: _Chunk) -> list[int]:
     return chunk.mark_pos
 
 
+# Year marks that govern figures in their own sentence only: a comparison year (比2020年), and a
+# task's deadline (2024年底前完成…), which says nothing of the next sentence's figures.
+_OWN_SENTENCE = ("reference", "deadline")
+
+
 def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: DocumentMeta,
                       rules: QuantityRules) -> str:
     """The kind a year mark gives. A `plain` year (2019年…) is a baseline when it is before the plan
@@ -590,6 +595,8 @@ def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: Doc
     headings looks ahead."""
     if mark.role in ("target", "baseline"):
         return mark.role
+    if mark.role == "deadline":
+        return "target"
     if meta.period_start is not None:
         return "baseline" if mark.year < meta.period_start else "target"
     if meta.date and meta.date[:4].isdigit():
@@ -642,16 +649,16 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
     before = [mk for mk in in_sentence if mk.pos < fig.start]
     governing = before[-1] if before else (in_sentence[0] if in_sentence else None)
     if governing is None:
-        governing = next((mk for mk in reversed(marks[:i0]) if mk.role != "reference"), None)
+        governing = next((mk for mk in reversed(marks[:i0]) if mk.role not in _OWN_SENTENCE), None)
     for anc in chain[1:]:
         if governing is not None:
             break
         ac = chunks.get(anc.section_id)
-        governing = next((mk for mk in reversed(ac.marks) if mk.role != "reference"), None) if ac else None
-    ctx_target = target_heading or (governing is not None and governing.role == "target")
+        governing = next((mk for mk in reversed(ac.marks) if mk.role not in _OWN_SENTENCE), None) if ac else None
+    ctx_target = target_heading or (governing is not None and governing.role in ("target", "deadline"))
 
     # 到2025年 in the sentence itself outweighs support words (到2025年，累计支持100家企业)
-    targets = [mk for mk in in_sentence if mk.role == "target"]
+    targets = [mk for mk in in_sentence if mk.role in ("target", "deadline")]
     if targets:
         pre = [mk for mk in targets if mk.pos < fig.start]
         return "target", (pre[-1] if pre else targets[0]).year

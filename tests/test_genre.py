@@ -9,7 +9,7 @@ tourism, elder care, hydrogen, logistics, sport and carbon peaking, sloppy count
 drafts, text laid out as a PDF export. `tests/genre/gold/` annotates them by the conventions of
 ../shared/gold/GUIDE.md. They were held out from the rules at first, to find rules tuned to the
 seeds; each fix they led to has its own unit test, and this test keeps the whole set from
-sliding back (sections 1.000, responsibilities 0.997, quantities 0.978 when written).
+sliding back (sections 1.000, responsibilities 0.997, quantities 0.986 when written).
 
 Where GUIDE.md leaves a question open, the gold follows the seeds' annotations: a figure that
 states who qualifies for a support (k04's 适用范围: 上年度营业收入不低于10亿元) is a funding
@@ -23,8 +23,7 @@ Known misses, left as they are:
 - k02, m03: 每户补助标准…3000元 and 按每辆车2万元 annotated as rates (元/户, 万元/辆) where the
   rules give 元 / 万元, as for the per-recipient cap 给予每家企业最高100万元;
 - m01: a per-year rate written 每年2万吨 (2 万吨/年 in the gold);
-- m04: baselines in a 主要目标 section of a document with no plan period and no date
-  (2023年，我国跨境电商进出口2.38万亿元) come out as targets;
+- m04: 应税所得率统一按照4%确定 (a tax term, funding in the gold) comes out as a target;
 - Chinese numerals after the thing counted (示范线路三条).
 """
 from __future__ import annotations
@@ -87,5 +86,5 @@ def test_genre_drafts_score_like_the_seeds(genre_out):
     misses = {stem: {t: (row[t].get("missed"), row[t].get("extra")) for t in ("sections", "responsibilities", "quantities")
                      if row[t].get("f1", 1.0) < 1.0}
               for stem, row in report["documents"].items()}
-    for table, floor in (("sections", 0.99), ("responsibilities", 0.99), ("quantities", 0.97)):
+    for table, floor in (("sections", 0.99), ("responsibilities", 0.99), ("quantities", 0.98)):
         assert overall[table]["f1"] >= floor, (table, overall[table], misses)

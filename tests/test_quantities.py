@@ -266,6 +266,10 @@ KINDS = [
     ("一、发展基础\n我市拥有规上企业300家。", (2023, 2025), [("baseline", None)]),
     ("一、重点任务\n（一）夯实发展基础\n智能算力规模达到3000PFlops以上。", None, [("target", None)]),
     ("一、重点任务\n专栏1 氢能基础设施重点工程\n建设加氢站4座。", (2023, 2030), [("target", 2030)]),
+    # with no plan period nor date, a bare year before a later target year is where things start
+    ("一、主要目标\n2023年，进出口2.38万亿元，增长15.6%。到2027年，进出口达到3.5万亿元。", None,
+     [("baseline", 2023), ("baseline", 2023), ("target", 2027)]),
+    ("一、发展目标\n2025年，产值达到500亿元。", None, [("target", 2025)]),
     # a deadline dates its own sentence, not the next one
     ("2024年底前，完成培训1000人。持证上岗率达到100%。", (2023, 2030), [("target", 2024), ("target", 2030)]),
     ("对认定的创新中心给予500万元奖励。", (2023, 2025), [("funding", None)]),

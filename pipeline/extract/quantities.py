@@ -589,10 +589,11 @@ _OWN_SENTENCE = ("reference", "deadline")
 
 
 def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: DocumentMeta,
-                      rules: QuantityRules) -> str:
+                      rules: QuantityRules, later_target: bool = False) -> str:
     """The kind a year mark gives. A `plain` year (2019年…) is a baseline when it is before the plan
-    period (or not after the document's date); without either, when nothing in the sentence or the
-    headings looks ahead."""
+    period (or not after the document's date); without either, when a later target year follows it
+    in the same section (`2023年，…2.38万亿元。到2027年，…`: where things start from), or when
+    nothing in the sentence or the headings looks ahead."""
     if mark.role in ("target", "baseline"):
         return mark.role
     if mark.role == "deadline":
@@ -601,6 +602,8 @@ def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: Doc
         return "baseline" if mark.year < meta.period_start else "target"
     if meta.date and meta.date[:4].isdigit():
         return "baseline" if mark.year <= int(meta.date[:4]) else "target"
+    if later_target:
+        return "baseline"
     if ctx_target or search(rules.future_cues, sentence):
         return "target"
     return "baseline"
@@ -670,7 +673,10 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
             and _support_term(chunk.flat, fig, rules)):
         return "funding", (in_sentence[0].year if in_sentence else None)
     if governing is not None:
-        return year_mark_to_kind(governing, sentence, ctx_target, meta, rules), governing.year
+        later = governing.role == "plain" and any(
+            mk.role == "target" and mk.pos > governing.pos and mk.year > governing.year for mk in marks) \
+            and governing in marks
+        return year_mark_to_kind(governing, sentence, ctx_target, meta, rules, later), governing.year
     if status_heading:
         return "baseline", None
     return "target", meta.period_end

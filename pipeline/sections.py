@@ -188,7 +188,8 @@ def _continued(stack: list, fam: Family, num: Optional[int], resumes: dict) -> O
     end of the stack when it starts a box's own list (`专栏1` then `1．` `2．` `3．`); None when it
     continues no count (body text)."""
     if fam.kind != "numbered" or num is None:
-        return [f for f, _, _ in stack].index(fam.id)
+        fams = [f for f, _, _ in stack]
+        return fams.index(fam.id) if fam.id in fams else None
     for step in (1, 2):  # the next number first (a box's 1. 2. then the list's 4.), then a skip
         for k in range(len(stack) - 1, -1, -1):
             f, sec, prev = stack[k]

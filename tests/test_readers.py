@@ -397,8 +397,8 @@ def test_docx_table_content_control_and_tracked_changes_in_order(tmp_path):
 
     assert texts(read_paras(path)) == [
         "一、重点任务",
-        "序号 任务 责任单位",
-        "1 建设创新平台 市科学技术局",
+        "序号 | 任务 | 责任单位",
+        "1 | 建设创新平台 | 市科学技术局",
         "合计",
         "2",
         "（一）实施行动",

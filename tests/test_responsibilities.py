@@ -269,3 +269,27 @@ def test_gold_seed(seed, rules, section_rules):
                    for name in line[role])
     assert got - want == Counter() and want - got == Counter(), (
         f"missing {sorted((want - got).elements())}, extra {sorted((got - want).elements())}")
+
+
+def test_a_task_table_in_a_word_file_gives_a_line_per_row(tmp_path, rules, section_rules):
+    """A real .docx table (python-docx): the reader keeps its columns apart, the header names them."""
+    import docx
+
+    from pipeline.parse import parse_file
+    from pipeline.readers import ReaderOptions
+
+    d = docx.Document()
+    d.add_paragraph("一、重点任务")
+    d.add_paragraph("附件：重点任务分工表")
+    rows = [("序号", "重点任务", "牵头单位", "配合单位", "完成时限"),
+            ("1", "建设海铁联运通道", "市交通运输局", "市发展改革委、宁波舟山港集团", "2026年底前"),
+            ("2", "培育物流企业", "市商务局", "市市场监管局", "持续推进")]
+    table = d.add_table(rows=len(rows), cols=len(rows[0]))
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            table.cell(i, j).text = value
+    path = tmp_path / "tasks.docx"
+    d.save(path)
+    parsed = parse_file(path, "docx", ReaderOptions())
+    got = [(r.agency_raw, r.role) for r in sections_to_responsibilities(parsed, text_to_sections(parsed, section_rules), rules)]
+    assert got == [("市交通运输局", L), ("市发展改革委", P), ("宁波舟山港集团", P), ("市商务局", L), ("市市场监管局", P)]

@@ -85,7 +85,7 @@ def _lib_version(dist: str) -> str:
 # Cache keys: bump the trailing number whenever a reader's output may change for the same input.
 PARSER_VERSIONS: dict[str, str] = {
     "text": f"text-charset-normalizer-{_lib_version('charset-normalizer')}-1",
-    "docx": f"docx-python-docx-{_lib_version('python-docx')}-1",
+    "docx": f"docx-python-docx-{_lib_version('python-docx')}-2",
     "pdfplumber": f"pdfplumber-{_lib_version('pdfplumber')}-1",
     "pypdfium2": f"pypdfium2-{_lib_version('pypdfium2')}-1",
 }

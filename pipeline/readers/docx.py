@@ -21,8 +21,9 @@ Layout decisions:
 - a manual line break (w:br, w:cr) splits the paragraph into two Paras, since authors use it
   to put a heading and its body on separate lines;
 - text boxes become Paras of their own right after the paragraph that anchors them;
-- a table row whose cells each hold at most one paragraph is one Para (cell texts joined by a
-  space: a record reads as one line); a row with a multi-paragraph cell is a layout container
+- a table row whose cells each hold at most one paragraph is one Para (cell texts joined by
+  ` | `: a record reads as one line, and its columns stay apart, so a task table's 牵头单位
+  column is found as in a text export); a row with a multi-paragraph cell is a layout container
   and yields one Para per cell paragraph, so headings inside it still start paragraphs.
 
 Automatic numbering is rendered from numbering.xml and prefixed to the paragraph text
@@ -525,7 +526,7 @@ class _Walker:
         for tr in _children(tbl, W_TR):
             cells = [self.blocks(tc) for tc in _children(tr, W_TC)]
             if all(len(c) <= 1 for c in cells):
-                row = " ".join(c[0] for c in cells if c)
+                row = " | ".join(c[0] for c in cells if c)
                 if row:
                     out.append(row)
             else:

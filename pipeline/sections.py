@@ -30,7 +30,6 @@ from pipeline.rules import Rule, RuleFile
 
 class Family(Rule):
     kind: Literal["numbered", "box", "annex"] = "numbered"
-    numeral: Literal["chinese", "arabic", "circled"] = "arabic"
     rank: int
 
 
@@ -54,8 +53,10 @@ class _Candidate:
 
 
 @lru_cache(maxsize=1024)
-def label_number(num: str, numeral: str) -> Optional[int]:
-    num = unicodedata.normalize("NFKC", num).strip()  # also ① → 1, ⑩ → 10, full-width digits
+def label_number(num: str) -> Optional[int]:
+    """The number a label's `num` group writes: digits (full-width too), ① … ⑳ (NFKC turns them
+    into digits), or Chinese numerals."""
+    num = unicodedata.normalize("NFKC", num).strip()
     if not num:
         return None
     if num.isdigit():
@@ -118,7 +119,7 @@ def _find_candidates(parsed: ParsedText, rules: SectionRules) -> list[_Candidate
             m = fam.rx.match(para)
             if m:
                 rest = para[m.end("label"):]
-                out.append(_Candidate(i, st, en, fam, label_number(m.group("num"), fam.numeral),
+                out.append(_Candidate(i, st, en, fam, label_number(m.group("num")),
                                       m.group("label").strip(), rest))
                 break
     return out
@@ -168,10 +169,6 @@ def _split_heading(rest: str, terminators: str) -> tuple[str, int]:
     return body[:cut].strip(), lead + cut + 1
 
 
-def _rank(rules: SectionRules, family_id: str) -> int:
-    return next(f.rank for f in rules.families if f.id == family_id)
-
-
 def _title_below(text: str, end: int, cands: list[_Candidate], terminators: str) -> str:
     """The heading of a label alone on its line (`附件` ⏎ `重点项目清单`): the next line, unless
     that line is a heading itself."""
@@ -188,16 +185,15 @@ def _continued(stack: list, fam: Family, num: Optional[int], resumes: dict) -> O
     end of the stack when it starts a box's own list (`专栏1` then `1．` `2．` `3．`); None when it
     continues no count (body text)."""
     if fam.kind != "numbered" or num is None:
-        fams = [f for f, _, _ in stack]
-        return fams.index(fam.id) if fam.id in fams else None
+        return next((k for k, (f, _, _) in enumerate(stack) if f is fam), None)
     for step in (1, 2):  # the next number first (a box's 1. 2. then the list's 4.), then a skip
         for k in range(len(stack) - 1, -1, -1):
             f, sec, prev = stack[k]
-            if sec.kind == "box" and sec.section_id in resumes:
+            if sec.section_id in resumes:
                 f, prev = resumes[sec.section_id]
-            if f == fam.id and (prev is None or prev < num <= prev + step):
+            if f is fam and (prev is None or prev < num <= prev + step):
                 return k
-    own = [k for k, (f, _, _) in enumerate(stack) if f == fam.id]
+    own = [k for k, (f, _, _) in enumerate(stack) if f is fam]
     if num == 1 and any(sec.kind == "box" for _, sec, _ in stack[(own[-1] + 1 if own else 0):]):
         return len(stack)
     return None
@@ -208,16 +204,18 @@ def text_to_sections(parsed: ParsedText, rules: SectionRules, doc_id: str = "") 
     _fix_slips(cands, rules)
 
     sections: list[Section] = []
-    stack: list[tuple[str, Section, Optional[int]]] = []  # (family id, section, its number)
+    stack: list[tuple[Family, Section, Optional[int]]] = []  # (family, section, its number)
     last_num: dict[str, int] = {}  # per family, across parents
-    resumes: dict[str, tuple[str, Optional[int]]] = {}  # box section id → (family, number) of the items it closed
+    resumes: dict[str, tuple[Family, Optional[int]]] = {}  # box section id → the items it closed (family, number)
     for c in cands:
         fam = c.family
         closed = None
-        open_fams = [f for f, _, _ in stack]
+        # the families open in the stack, and those of the items an open box closed
+        open_fams = [f for f, _, _ in stack] + [resumes[sec.section_id][0] for _, sec, _ in stack
+                                                 if sec.section_id in resumes]
         if fam.kind == "annex":
             keep = 0
-        elif fam.id in open_fams or any(resumes.get(sec.section_id, ("",))[0] == fam.id for _, sec, _ in stack):
+        elif any(f is fam for f in open_fams):
             keep = _continued(stack, fam, c.num, resumes)
             if keep is None:
                 continue  # breaks its family's count: body text, not a heading
@@ -226,8 +224,8 @@ def text_to_sections(parsed: ParsedText, rules: SectionRules, doc_id: str = "") 
                 continue
             keep = len(stack)
             if fam.kind == "box" and rules.box_closes_rank is not None:
-                holders = [k for k, (_, sec, _) in enumerate(stack)
-                           if sec.kind == "numbered" and _rank(rules, sec.family) < rules.box_closes_rank]
+                holders = [k for k, (f, _, _) in enumerate(stack)
+                           if f.kind == "numbered" and f.rank < rules.box_closes_rank]
                 if holders and holders[-1] + 1 < len(stack):
                     keep = holders[-1] + 1
                     closed = (stack[keep][0], stack[keep][2])  # the items' list may go on after the box
@@ -257,7 +255,7 @@ def text_to_sections(parsed: ParsedText, rules: SectionRules, doc_id: str = "") 
         if c.num is not None:
             last_num[fam.id] = c.num
         sections.append(sec)
-        stack.append((fam.id, sec, c.num))
+        stack.append((fam, sec, c.num))
         if closed is not None:
             resumes[sec.section_id] = closed
 

@@ -611,12 +611,7 @@ def year_mark_to_kind(mark: YearMark, sentence: str, ctx_target: bool, meta: Doc
 
 def _support_term(flat: str, fig: "_Figure", rules: QuantityRules) -> bool:
     """In a sentence with a weak support word (支持), whether the figure is part of the support."""
-    unit = fig.unit
-    for mag in rules.units.magnitudes:  # 1万人 counts people
-        if unit.startswith(mag) and unit[len(mag):] in rules.units.counts:
-            unit = unit[len(mag):]
-            break
-    if unit not in rules.units.counts:
+    if _unit_base(fig.unit, rules.units)[1] not in rules.units.counts:  # 1万人 counts people
         return True
     c0, c1 = _bounds(flat, fig.start, CLAUSE_ENDS)
     end = fig.after_end if fig.after_end >= 0 else fig.end
@@ -653,6 +648,7 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
     governing = before[-1] if before else (in_sentence[0] if in_sentence else None)
     if governing is None:
         governing = next((mk for mk in reversed(marks[:i0]) if mk.role not in _OWN_SENTENCE), None)
+    in_chunk = governing is not None  # else it comes from an ancestor, if any
     for anc in chain[1:]:
         if governing is not None:
             break
@@ -673,9 +669,8 @@ def figure_to_kind_year(chunk: _Chunk, fig: _Figure, chain: list[Section], chunk
             and _support_term(chunk.flat, fig, rules)):
         return "funding", (in_sentence[0].year if in_sentence else None)
     if governing is not None:
-        later = governing.role == "plain" and any(
-            mk.role == "target" and mk.pos > governing.pos and mk.year > governing.year for mk in marks) \
-            and governing in marks
+        later = in_chunk and governing.role == "plain" and any(
+            mk.role == "target" and mk.pos > governing.pos and mk.year > governing.year for mk in marks)
         return year_mark_to_kind(governing, sentence, ctx_target, meta, rules, later), governing.year
     if status_heading:
         return "baseline", None

@@ -239,9 +239,9 @@ def chunk_to_label_lines(text: str, a: int, b: int, taken: list[tuple[int, int]]
 
 
 def chunk_to_table_rows(text: str, a: int, b: int, rules: ResponsibilityRules
-                        ) -> list[tuple[_Line, list[tuple[str, str]]]]:
-    """Rows of a task table (`序号 | 重点任务 | 牵头单位 | 配合单位`) → (line, [(cell text, column
-    role)]) for the responsibility columns, in every row below a header with the same shape."""
+                        ) -> list[tuple[_Line, list[tuple[str, Label]]]]:
+    """Rows of a task table (`序号 | 重点任务 | 牵头单位 | 配合单位`) → (line, [(cell text, its
+    column's rule)]) for the responsibility columns, in every row below a header with the same shape."""
     cut = rules.table_cell
     chunk = text[a:b]
     if cut is None or not cut.rx.search(chunk) or not runnable(rules.table_columns, chunk):
@@ -259,10 +259,10 @@ def chunk_to_table_rows(text: str, a: int, b: int, rules: ResponsibilityRules
             if header:
                 columns, width = header, len(cells)
             elif columns is not None and len(cells) <= width and not _RULE_ROW.match(para):
-                got = [(cells[i], col.role) for i, col in columns.items() if i < len(cells) and cells[i].strip()]
+                got = [(cells[i], col) for i, col in columns.items() if i < len(cells) and cells[i]]
                 if got:
                     raw = para.strip()
-                    start = pos + para.index(raw[0]) if raw else pos
+                    start = pos + para.index(raw[0])
                     out.append((_Line(start, start + len(raw), raw, raw, paragraph=True, table=True), got))
         pos += len(para) + 1
     return out
@@ -272,11 +272,11 @@ def chunk_to_table_rows(text: str, a: int, b: int, rules: ResponsibilityRules
 _RULE_ROW = regex.compile(r"^[\s|｜:：\-—－]*$")
 
 
-def table_row_to_roles(cells: list[tuple[str, str]], lead_first: Optional[Rule], rules: ResponsibilityRules,
+def table_row_to_roles(cells: list[tuple[str, Label]], lead_first: Optional[Rule], rules: ResponsibilityRules,
                        ok: frozenset, memo: "_Memo") -> list[tuple[str, str, str]]:
     """A task table row's responsibility cells → [(name, role, rule_id)] (the header names the role)."""
-    groups = [(names, _Group(cell, role, f"column_{role}"))
-              for cell, role in cells if (names := group_to_names(cell, rules, ok, memo))]
+    groups = [(names, _Group(cell, col.role, col.id))
+              for cell, col in cells if (names := group_to_names(cell, rules, ok, memo))]
     return groups_to_roles(groups, lead_first) if groups else []
 
 
@@ -613,6 +613,7 @@ def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
     whole = FlatText(text, "\n")  # every chunk's joined text is a slice of it
     decl = text_to_lead_first(text, rules, whole)
     memo = _Memo()
+    sc = _screen(rules)
     starts = [s.start for s in sections]  # section_at, without rebuilding this list per line
     rows: list[Responsibility] = []
     for a, b in sections_to_chunks(text, sections):
@@ -632,8 +633,7 @@ def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
             if roles:
                 accepted.append((line, roles, ok))
         for line, cells in chunk_to_table_rows(text, a, b, rules):
-            sc = _screen(rules)  # a row holds no label nor role word: its header said what it is
-            ok = sc.ids(sc.look(line.body))
+            ok = sc.ids(sc.look(line.body))  # not _ok: a row holds no label nor role word, its header did
             roles = table_row_to_roles(cells, _declared(decl, line), rules, ok, memo)
             if roles:
                 accepted.append((line, roles, ok))

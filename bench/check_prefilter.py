@@ -1,4 +1,4 @@
-"""Soundness check of the extractors' pre-filters (pipeline.normalise), with more drafts and
+"""Soundness check of the extractors' pre-filters (pipeline.stages.normalise), with more drafts and
 mutations than the test suite runs: the checks live in tests/test_prefilter.py.
 
     .venv/bin/python bench/check_prefilter.py [--fuzz N] [--docs N]

@@ -27,9 +27,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
-OWNED = ["pipeline/extract/quantities.py", "pipeline/extract/responsibilities.py",
-         "pipeline/extract/metadata.py", "pipeline/sections.py", "pipeline/normalise.py",
-         "pipeline/document.py"]
+OWNED = ["pipeline/stages/quantities.py", "pipeline/stages/responsibilities.py",
+         "pipeline/stages/metadata.py", "pipeline/stages/sections.py", "pipeline/stages/normalise.py",
+         "pipeline/stages/extract.py"]
 # The commit before the second round of extraction speed work (the first started at cb8c4e9).
 BASELINE_REF = "6a32dfa"
 
@@ -85,23 +85,24 @@ def build_inputs(n_docs: int, n_mutants: int = 0) -> Path:
         return path
     sys.path.insert(0, str(ROOT))
     from corpus import build_long_pdf, build_text_corpus
+
     from pipeline.model import Para
-    from pipeline.normalise import paras_to_text
-    from pipeline.parse import parse_file
     from pipeline.readers import ReaderOptions
+    from pipeline.stages.normalise import paras_to_text
+    from pipeline.stages.read import file_to_text
 
     docs = []
     for p in sorted((ROOT / "raw").glob("*.txt")):
         raw = p.read_text(encoding="utf-8-sig")
         docs.append(("seed", p.name, paras_to_text([Para(x) for x in raw.split("\n")], "text", "test")))
     for p in sorted((ROOT / "raw").glob("*.pdf")):
-        docs.append(("pdf", p.name, parse_file(p, "pdf", ReaderOptions(pdf_backend="pypdfium2"))))
+        docs.append(("pdf", p.name, file_to_text(p, "pdf", ReaderOptions(pdf_backend="pypdfium2"))))
     for p in sorted((ROOT / "raw").glob("*.docx")):
-        docs.append(("docx", p.name, parse_file(p, "docx", ReaderOptions())))
+        docs.append(("docx", p.name, file_to_text(p, "docx", ReaderOptions())))
     for p in build_text_corpus(OUT / "corpus" / "text", n_docs):
-        docs.append(("synthetic", p.name, parse_file(p, "text", ReaderOptions())))
+        docs.append(("synthetic", p.name, file_to_text(p, "text", ReaderOptions())))
     long_pdf = build_long_pdf(OUT / "corpus", 300)
-    docs.append(("long", long_pdf.name, parse_file(long_pdf, "pdf", ReaderOptions(pdf_backend="pypdfium2"))))
+    docs.append(("long", long_pdf.name, file_to_text(long_pdf, "pdf", ReaderOptions(pdf_backend="pypdfium2"))))
     import random
     bases = [d for k, _, d in docs if k in ("seed", "synthetic", "pdf", "docx")]
     for i in range(n_mutants):
@@ -117,13 +118,12 @@ def build_inputs(n_docs: int, n_mutants: int = 0) -> Path:
 
 def worker(inputs: Path, rows_out: Path, reps: int) -> None:
     """Runs inside the tree on sys.path: time document_rows and each stage; dump the rows."""
-    from pipeline.document import Source, document_rows
-    from pipeline.extract.metadata import text_to_metadata
-    from pipeline.extract.quantities import sections_to_quantities
-    from pipeline.extract.responsibilities import sections_to_responsibilities
     from pipeline.model import ParsedText
-    from pipeline.rules import load_rules
-    from pipeline.sections import text_to_sections
+    from pipeline.stages.extract import Source, document_rows, load_rules
+    from pipeline.stages.metadata import text_to_metadata
+    from pipeline.stages.quantities import sections_to_quantities
+    from pipeline.stages.responsibilities import sections_to_responsibilities
+    from pipeline.stages.sections import text_to_sections
 
     rules = load_rules(ROOT / "config")
     docs = [(k, n, ParsedText(**d)) for k, n, d in pickle.loads(inputs.read_bytes())]

@@ -4,7 +4,7 @@
 
 Builds the hostile drop folder of tests/hostile_files.py (good drafts from raw/ next to every kind
 of broken file), scans it as the flow does, and runs each file the scan lets through as one job of
-`pipeline.workers.WorkerPool` (`process_job`: read, normalise, extract, keywords). Prints one line
+`pipeline.runtime.workers.WorkerPool` (`process_job`: read, normalise, extract, keywords). Prints one line
 per file: expected and actual outcome, wall seconds from hand-over to answer (or kill), and the
 CPU seconds (what `timeout_seconds` limits), and the worker's peak resident memory during the job
 against its idle size (VmHWM, reset per job; "+MB" is what the file added).
@@ -27,11 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from hostile_files import TEST_LIMITS, build_raw  # noqa: E402
+
 from pipeline.config import load_settings  # noqa: E402
-from pipeline.process import Job, process_job  # noqa: E402
-from pipeline.rules import load_rules  # noqa: E402
-from pipeline.scan import scan_raw  # noqa: E402
-from pipeline.workers import WorkerPool, make_work_context  # noqa: E402
+from pipeline.runtime.job import Job, process_job  # noqa: E402
+from pipeline.runtime.scan import scan_raw  # noqa: E402
+from pipeline.runtime.workers import WorkerPool, make_work_context  # noqa: E402
+from pipeline.stages.extract import load_rules  # noqa: E402
 
 
 def _fmt(x, spec: str = ".1f") -> str:

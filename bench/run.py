@@ -52,6 +52,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(ROOT))
 
 import corpus  # noqa: E402
+
 from flows.api import stop_session  # noqa: E402  (no Prefect import: flows/api.py)
 
 PY = sys.executable
@@ -180,7 +181,7 @@ def scenario(name: str) -> Path:
 
 
 def warm_jieba() -> None:
-    from pipeline.terms import keyword_extractor
+    from pipeline.stages.terms import keyword_extractor
 
     keyword_extractor(str(ROOT / "config"), str(OUT / "jieba_cache"))
 
@@ -204,15 +205,15 @@ def bench_prefect_start(empty_raw: Path) -> dict:
 
 def parse_floor(files: list[Path], backend: str) -> dict:
     """Summed time of the bare parser calls (reader + normalise), one process, no cache."""
-    from pipeline.parse import parse_file, sniff
-    from pipeline.readers import ReaderOptions
+    from pipeline.readers import ReaderOptions, sniff
+    from pipeline.stages.read import file_to_text
 
     opts = ReaderOptions(pdf_backend=backend)
     total, cpu, pages = 0.0, 0.0, 0
     for f in files:
         fmt = sniff(f)
         t, c = time.perf_counter(), time.process_time()
-        parsed = parse_file(f, fmt, opts)
+        parsed = file_to_text(f, fmt, opts)
         total += time.perf_counter() - t
         cpu += time.process_time() - c
         pages += parsed.n_pages or 0
@@ -237,15 +238,15 @@ def parse_floor_parallel(files: list[Path], backend: str, n: int = 2) -> dict:
 
 
 def child_parse(backend: str, files: list[str]) -> None:
-    from pipeline.parse import parse_file, sniff
-    from pipeline.readers import ReaderOptions
+    from pipeline.readers import ReaderOptions, sniff
+    from pipeline.stages.read import file_to_text
 
     opts = ReaderOptions(pdf_backend=backend)
     print("ready", flush=True)
     sys.stdin.readline()
     c = time.process_time()
     for f in files:
-        parse_file(Path(f), sniff(Path(f)), opts)
+        file_to_text(Path(f), sniff(Path(f)), opts)
     print(json.dumps({"cpu": time.process_time() - c}), flush=True)
 
 
@@ -256,8 +257,8 @@ class Breakdown:
     timed; the workers' CPU per job comes from the pool's `job_stats` log records. Names that no
     longer exist are skipped."""
 
-    STAGES = (("pipeline.run", "collect"), ("pipeline.merge", "Merge.add"), ("pipeline.merge", "diff_tables"),
-              ("pipeline.run", "RunOutput.finish"), ("pipeline.tables", "StagedWrite.commit"))
+    STAGES = (("pipeline.runtime.run", "collect"), ("pipeline.store.merge", "Merge.add"), ("pipeline.store.merge", "diff_tables"),
+              ("pipeline.runtime.run", "RunOutput.finish"), ("pipeline.store.tables", "StagedWrite.commit"))
 
     def __init__(self):
         self.outer: dict[str, float] = {}
@@ -277,8 +278,9 @@ class Breakdown:
         import importlib
         import logging
 
-        import flows.ingest as fi
         from prefect import Task
+
+        import flows.ingest as fi
 
         for name in dir(fi):
             obj = getattr(fi, name)
@@ -412,10 +414,9 @@ def edit_rule_file(config: Path, table: str) -> None:
 def reextract_floor(raw: Path, d: Path, tables=None) -> dict:
     """document_rows over the cached texts of `raw` in one process (loading timed apart); only the
     stages of `tables` when given."""
-    from pipeline.document import ALL_TABLES, Source, document_rows
-    from pipeline.parse import load_cached, parser_version
-    from pipeline.readers import ReaderOptions
-    from pipeline.rules import load_rules
+    from pipeline.readers import ReaderOptions, parser_version
+    from pipeline.stages.extract import ALL_TABLES, Source, document_rows, load_rules
+    from pipeline.store.textcache import load_cached
 
     rules = load_rules(d / "config")
     version = parser_version("text", ReaderOptions())
@@ -518,11 +519,10 @@ def child_long_pdf(pdf: Path, backend: str, cache_dir: str) -> None:
     import inspect
 
     from pipeline.config import load_settings
-    from pipeline.document import Source
-    from pipeline.parse import sniff
-    from pipeline.process import Job, process_job
-    from pipeline.rules import load_rules
-    from pipeline.workers import WorkerPool, make_work_context
+    from pipeline.readers import sniff
+    from pipeline.runtime.job import Job, process_job
+    from pipeline.runtime.workers import WorkerPool, make_work_context
+    from pipeline.stages.extract import Source, load_rules
 
     settings = load_settings(ROOT / "config")
     rules = load_rules(ROOT / "config")
@@ -545,8 +545,8 @@ def child_long_pdf(pdf: Path, backend: str, cache_dir: str) -> None:
 
 
 def bench_backends(reps: int) -> dict:
-    from pipeline.parse import parse_file
     from pipeline.readers import ReaderOptions
+    from pipeline.stages.read import file_to_text
 
     pdfs = sorted((ROOT / "raw").glob("*.pdf"))
     times = {"pdfplumber": 0.0, "pypdfium2": 0.0}
@@ -559,7 +559,7 @@ def bench_backends(reps: int) -> dict:
             opts = ReaderOptions(pdf_backend=backend)
             for p in pdfs:
                 t = time.perf_counter()
-                parsed = parse_file(p, "pdf", opts)
+                parsed = file_to_text(p, "pdf", opts)
                 times[backend] += time.perf_counter() - t
                 texts[backend][p.name] = parsed.text
                 if backend == "pdfplumber":

@@ -1,6 +1,6 @@
 """The `ingest` flow: every new or changed file under raw/ → tables in processed/.
 
-Tasks wrap `pipeline.run` stages; documents go through in batches (one task per batch, so
+Tasks wrap `pipeline.runtime.run` stages; documents go through in batches (one task per batch, so
 Prefect's per-task cost stays small next to the work), and each batch is processed by the
 worker-process pool, which enforces the per-file time and memory limits.
 """
@@ -26,17 +26,17 @@ configure(project_dir())
 
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
-from prefect.utilities.annotations import quote  # noqa: E402
 from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
+from prefect.utilities.annotations import quote  # noqa: E402
 
-from pipeline import run as stages  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.parse import parser_version  # noqa: E402
-from pipeline.process import process_encoded  # noqa: E402
-from pipeline.readers import PARSER_VERSIONS, ReaderOptions  # noqa: E402
-from pipeline.rules import RuleSet, load_rules  # noqa: E402
-from pipeline.lock import Busy, run_lock  # noqa: E402
-from pipeline.workers import WorkerPool, make_work_context  # noqa: E402
+from pipeline.readers import PARSER_VERSIONS, ReaderOptions, parser_version  # noqa: E402
+from pipeline.rules import RuleSet  # noqa: E402
+from pipeline.runtime import run as stages  # noqa: E402
+from pipeline.runtime.job import process_encoded  # noqa: E402
+from pipeline.runtime.lock import Busy, run_lock  # noqa: E402
+from pipeline.runtime.workers import WorkerPool, make_work_context  # noqa: E402
+from pipeline.stages.extract import load_rules  # noqa: E402
 
 log = logging.getLogger("policy_pipeline")
 

@@ -80,7 +80,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _serve(a: argparse.Namespace) -> int:
     from flows.serve import parse_interval, serve
     from pipeline.config import load_settings
-    from pipeline.rules import load_rules
+    from pipeline.stages.extract import load_rules
 
     s = load_settings(a.config, raw_dir=str(a.raw) if a.raw else None,
                       out_dir=str(a.out) if a.out else None, cache_dir=str(a.cache) if a.cache else None)
@@ -103,7 +103,7 @@ def _run(a: argparse.Namespace) -> dict:
     from flows.api import prefect_api
     from flows.prefect_env import configure
     from pipeline.config import load_settings, project_dir
-    from pipeline.rules import load_rules
+    from pipeline.stages.extract import load_rules
 
     configure(project_dir())
     with prefect_api(wait=False) as api:
@@ -145,7 +145,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         if a.command == "check-rules":
             from pipeline.config import load_settings
-            from pipeline.rules import load_rules
+            from pipeline.stages.extract import load_rules
 
             s = load_settings(a.config)
             rs = load_rules(s.config_dir)

@@ -1,6 +1,9 @@
 """The fixed list of reasons a file can fail for: the `reason` column of `errors.parquet`."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 REASONS: dict[str, str] = {
     "empty_file": "the file has no bytes, or no text at all",
     "unsupported_format": "the bytes are a format we recognise and do not read (legacy .doc, image, HTML, "
@@ -31,3 +34,28 @@ class PipelineError(Exception):
         self.reason = reason
         self.message = message
         self.stage = stage
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A job's outcome when it yields no rows: what its `errors` row says."""
+
+    reason: str
+    message: str
+    stage: str = "parse"
+
+
+def failure_from(exc: BaseException, memory_limit_mb: Optional[int] = None) -> Failure:
+    """The one mapping from an exception that ended a job to its error row.
+
+    A PipelineError says its own reason. MemoryError is `memory_limit` (with the budget when the
+    job ran under one). Anything else escaped every stage's own handling: a bug, reported as
+    `extraction_failed` rather than taking the batch down."""
+    if isinstance(exc, PipelineError):
+        return Failure(exc.reason, exc.message, exc.stage)
+    if isinstance(exc, MemoryError):
+        if memory_limit_mb is None:
+            return Failure("memory_limit", "out of memory")
+        detail = f" ({exc})" if str(exc) else ""
+        return Failure("memory_limit", f"needed more than {memory_limit_mb} MB{detail}")
+    return Failure("extraction_failed", f"{type(exc).__name__}: {exc}", "extract")

@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import ClassVar, Optional, Sequence
 
 import regex
 import yaml
@@ -163,20 +163,10 @@ class RuleSet:
         return self.files[filename]
 
 
-def rule_file_models() -> list[type[RuleFile]]:
-    # Imported here so that each stage module owns the schema of its own rule file.
-    from pipeline.extract.metadata import MetadataRules
-    from pipeline.extract.quantities import QuantityRules
-    from pipeline.extract.responsibilities import ResponsibilityRules
-    from pipeline.sections import SectionRules
-
-    return [SectionRules, ResponsibilityRules, QuantityRules, MetadataRules]
-
-
 def rule_versions(contents: dict[str, bytes]) -> tuple[str, dict[str, str]]:
-    """(rules_version, each file's own hash) of the rule files' bytes, by file name, in
-    `rule_file_models()` order. The run compares the per-file hashes with the last run's to
-    re-extract only the tables that depend on the files that changed (pipeline/document.py)."""
+    """(rules_version, each file's own hash) of the rule files' bytes, by file name, in the
+    order they were loaded. The run compares the per-file hashes with the last run's to
+    re-extract only the tables that depend on the files that changed (pipeline/stages/extract.py)."""
     whole = hashlib.sha256()
     per_file = {}
     for name, data in contents.items():
@@ -186,13 +176,15 @@ def rule_versions(contents: dict[str, bytes]) -> tuple[str, dict[str, str]]:
     return whole.hexdigest()[:16], per_file
 
 
-def load_rules(config_dir: Path) -> RuleSet:
-    """Load and validate every rule file; raise RuleFileError listing every problem."""
+def load_rule_files(config_dir: Path, models: Sequence[type[RuleFile]]) -> RuleSet:
+    """Load and validate the rule file of each of `models` (each stage owns the schema of its own
+    file; the list is assembled in pipeline/stages/extract.py); raise RuleFileError listing every
+    problem."""
     config_dir = Path(config_dir)
     files: dict[str, RuleFile] = {}
     contents: dict[str, bytes] = {}  # read once: the bytes validated are the bytes versioned
     problems: list[tuple[str, str, str]] = []
-    for model in rule_file_models():
+    for model in models:
         path = config_dir / model.filename
         try:
             contents[model.filename] = path.read_bytes()

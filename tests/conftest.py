@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.model import Para
-from pipeline.normalise import paras_to_text
-from pipeline.rules import load_rules
+from pipeline.stages.extract import load_rules
+from pipeline.stages.normalise import paras_to_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -34,7 +34,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name
 
 SECRET = "SECRET-OUTSIDE-RAW-7f3a9c"  # written outside raw/; must never reach a table or the cache
-# timeout_seconds is CPU time (pipeline/workers.py): the memory case needs ~1 s of CPU and the
+# timeout_seconds is CPU time (pipeline/runtime/workers.py): the memory case needs ~1 s of CPU and the
 # largest good PDF ~0.7 s however loaded the machine is; slow.pdf needs minutes.
 TEST_LIMITS = {"timeout_seconds": 3, "memory_limit_mb": 300, "max_file_mb": 20, "workers": 2}
 

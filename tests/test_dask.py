@@ -4,10 +4,11 @@ from __future__ import annotations
 import shutil
 
 import dask
+from conftest import ROOT, assert_same_tables, table_contents
 from distributed import LocalCluster
 
-from conftest import ROOT, assert_same_tables, table_contents
 from flows.ingest import run_ingest
+
 
 def test_local_cluster_with_two_workers_matches_a_single_process_run(tmp_path):
     raw = tmp_path / "raw"

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import SEEDS_DIR, seed_text
-from pipeline.document import ALL_TABLES, TABLE_RULES, Source, document_rows
+
+from pipeline.stages.extract import ALL_TABLES, TABLE_RULES, Source, document_rows
 
 STEMS = sorted(p.stem for p in SEEDS_DIR.glob("*.txt"))
-ROW_TABLES = [t for t in ALL_TABLES if t != "terms"]  # keywords are found apart (pipeline/process.py)
+ROW_TABLES = [t for t in ALL_TABLES if t != "terms"]  # keywords are found apart (pipeline/runtime/job.py)
 
 
 @pytest.mark.parametrize("stem", STEMS)

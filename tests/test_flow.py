@@ -17,11 +17,11 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import GOLD_DIR, ROOT, SEEDS_DIR, SHARED, needs_gold
+
 from flows.ingest import run_ingest
-from pipeline.parse import load_cached
-from pipeline.tables import SCHEMA_VERSION, SCHEMAS
+from pipeline.store.tables import SCHEMA_VERSION, SCHEMAS
+from pipeline.store.textcache import load_cached
 
 SCORE = SHARED / "score.py"
 
@@ -196,10 +196,10 @@ def test_fast_pdf_backend_scores_the_same(tmp_path):
 
 
 def test_impossible_date_is_skipped_not_fatal(rules):
-    from pipeline.extract.metadata import text_to_metadata
     from pipeline.model import Para
-    from pipeline.normalise import paras_to_text
-    from pipeline.sections import text_to_sections
+    from pipeline.stages.metadata import text_to_metadata
+    from pipeline.stages.normalise import paras_to_text
+    from pipeline.stages.sections import text_to_sections
 
     parsed = paras_to_text([Para(x) for x in ["某市行动计划", "2023年2月30日印发", "2023年3月1日", "一、总体要求"]],
                            "text", "test")
@@ -215,10 +215,10 @@ def test_impossible_date_is_skipped_not_fatal(rules):
     (["某市产业集群行动计划", "2023年3月1日", "一、总体要求"], "某市产业集群行动计划", (None, None)),
 ])
 def test_a_plan_period_on_the_line_below_the_title_is_part_of_it(lines, title, period, rules):
-    from pipeline.extract.metadata import text_to_metadata
     from pipeline.model import Para
-    from pipeline.normalise import paras_to_text
-    from pipeline.sections import text_to_sections
+    from pipeline.stages.metadata import text_to_metadata
+    from pipeline.stages.normalise import paras_to_text
+    from pipeline.stages.sections import text_to_sections
 
     parsed = paras_to_text([Para(x) for x in lines], "text", "test")
     meta = text_to_metadata(parsed, text_to_sections(parsed, rules["sections.yaml"]), rules["metadata.yaml"])

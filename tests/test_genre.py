@@ -35,12 +35,12 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import ROOT, SHARED
-from pipeline.document import Source, document_rows
-from pipeline.parse import parse_file
+
 from pipeline.readers import ReaderOptions
-from pipeline.tables import to_arrow
+from pipeline.stages.extract import Source, document_rows
+from pipeline.stages.read import file_to_text
+from pipeline.store.tables import to_arrow
 
 GENRE = ROOT / "tests" / "genre"
 SCORE = SHARED / "score.py"
@@ -57,7 +57,7 @@ def genre_out(tmp_path_factory, rules):
     for path in sorted((GENRE / "raw").glob("*.txt")):
         src = Source(path=f"raw/{path.name}", name=path.name, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
                      size=path.stat().st_size, format="text")
-        for name, r in document_rows(src, parse_file(path, "text", ReaderOptions()), rules, TABLES).tables.items():
+        for name, r in document_rows(src, file_to_text(path, "text", ReaderOptions()), rules, TABLES).tables.items():
             rows[name] += r
     for name, r in rows.items():
         pq.write_table(to_arrow(name, r), out / f"{name}.parquet")

@@ -25,19 +25,19 @@ from types import SimpleNamespace
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from conftest import ROOT
 from hostile_files import DOCX_MARKERS, SECRET, TEST_LIMITS, build_raw
+
 from pipeline.config import load_settings
 from pipeline.errors import REASONS
-from pipeline.parse import load_cached, parser_version
-from pipeline.process import Job, process_job
 from pipeline.readers import REASONS as READER_REASONS
-from pipeline.readers import ReaderOptions
-from pipeline.rules import load_rules
-from pipeline.scan import sha256_file
-from pipeline.tables import to_arrow
-from pipeline.workers import POLL_SECONDS, WALL_FACTOR, make_work_context
+from pipeline.readers import ReaderOptions, parser_version
+from pipeline.runtime.job import Job, process_job
+from pipeline.runtime.scan import sha256_file
+from pipeline.runtime.workers import POLL_SECONDS, WALL_FACTOR, make_work_context
+from pipeline.stages.extract import load_rules
+from pipeline.store.tables import to_arrow
+from pipeline.store.textcache import load_cached
 
 GOOD_DIR = ROOT / "raw"  # the sample drafts, copied in under awkward names as the good files
 REQUIRED_REASONS = {"empty_file", "unsupported_format", "corrupt", "encrypted", "no_text_layer",
@@ -158,8 +158,8 @@ def test_good_files_rows_equal_those_of_the_file_processed_alone(run, tmp_path):
     rules = load_rules(run.config)
     ctx = make_work_context(str(run.config), rules.version, str(tmp_path / "cache"), run.settings.pdf_backend,
                             run.settings.terms_per_section)
-    from pipeline.document import Source
-    from pipeline.parse import sniff
+    from pipeline.readers import sniff
+    from pipeline.stages.extract import Source
 
     checked = 0
     for case in run.cases:

@@ -14,14 +14,14 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import DATA_TABLES as DATA
 from conftest import ROOT, assert_same_tables, table_contents
+
 from flows.ingest import run_ingest
 from pipeline.cli import format_summary
-from pipeline.lock import run_lock
 from pipeline.rules import RuleFileError
-from pipeline.tables import TABLES, recover
+from pipeline.runtime.lock import run_lock
+from pipeline.store.tables import TABLES, recover
 
 SEED = {ext: sorted((ROOT / "raw").glob(f"*.{ext}")) for ext in ("txt", "docx", "pdf")}
 
@@ -288,7 +288,7 @@ def test_second_run_waits_or_exits_while_the_folder_is_locked(work):
 
 WRITER = textwrap.dedent("""
     import sys
-    from pipeline.tables import to_arrow, write_tables
+    from pipeline.store.tables import to_arrow, write_tables
     out = sys.argv[1]
     gen = 0
     while True:

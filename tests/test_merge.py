@@ -1,4 +1,4 @@
-"""The streaming merge (pipeline/merge.py) and the worker pool's ordered batches.
+"""The streaming merge (pipeline/store/merge.py) and the worker pool's ordered batches.
 
 The merge is what lets a run over any corpus size hold only a batch and a slice of each previous
 table: these tests force tiny slices and row groups so that every boundary case is crossed, and
@@ -16,10 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import merge as merge_mod
-from pipeline.merge import DATA_TABLES, Merge
-from pipeline.tables import StagedWrite, read_table, sorted_by, to_arrow, write_tables
-from pipeline.workers import Failure, WorkerPool
+from pipeline.errors import Failure
+from pipeline.runtime.workers import WorkerPool
+from pipeline.store import merge as merge_mod
+from pipeline.store.merge import DATA_TABLES, Merge
+from pipeline.store.tables import StagedWrite, read_table, sorted_by, to_arrow, write_tables
 
 
 def _section_rows(doc: str, n: int, tag: str) -> list[dict]:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-from pikepdf import Array, Dictionary, Name
 from hostile_files import cjk_font
+from pikepdf import Array, Dictionary, Name
 from test_readers import FONT_SIZE, LEFT, POLICY, make_pdf, paginate, typeset
 
 from pipeline.readers import ReaderError, ReaderOptions, read_paras

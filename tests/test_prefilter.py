@@ -1,4 +1,4 @@
-"""Soundness of the extractors' quick rejections (pipeline.normalise): a pre-filter may only skip
+"""Soundness of the extractors' quick rejections (pipeline.stages.normalise): a pre-filter may only skip
 a pattern on a text the pattern cannot match, or else the rows change.
 
 Four pre-filters are checked, for every pattern of every rule file:
@@ -24,8 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pipeline.normalise import first_chars, may_match, pair_check, screen  # noqa: E402
-from pipeline.rules import load_rules  # noqa: E402
+from pipeline.stages.extract import load_rules  # noqa: E402
+from pipeline.stages.normalise import first_chars, may_match, pair_check, screen  # noqa: E402
 
 FUZZ = 300  # mutations per rule in the test suite
 DOCS = 12  # synthetic drafts in the test suite

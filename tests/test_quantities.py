@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.extract.quantities import QuantityRules, numeral_to_float, sections_to_quantities, unit_to_base
 from pipeline.model import DocumentMeta, Para
-from pipeline.normalise import paras_to_text
 from pipeline.rules import load_rule_file
-from pipeline.sections import SectionRules, text_to_sections
+from pipeline.stages.normalise import paras_to_text
+from pipeline.stages.quantities import QuantityRules, numeral_to_float, sections_to_quantities, unit_to_base
+from pipeline.stages.sections import SectionRules, text_to_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -13,15 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.extract.responsibilities import (  # noqa: E402
+from pipeline.model import Para  # noqa: E402
+from pipeline.rules import load_rule_file  # noqa: E402
+from pipeline.stages.normalise import paras_to_text  # noqa: E402
+from pipeline.stages.responsibilities import (  # noqa: E402
     ResponsibilityRules,
     names_to_agencies,
     sections_to_responsibilities,
 )
-from pipeline.model import Para  # noqa: E402
-from pipeline.normalise import paras_to_text  # noqa: E402
-from pipeline.rules import load_rule_file  # noqa: E402
-from pipeline.sections import SectionRules, text_to_sections  # noqa: E402
+from pipeline.stages.sections import SectionRules, text_to_sections  # noqa: E402
 
 SHARED = Path("/work/shared")
 SEEDS = sorted((SHARED / "seeds").glob("*.txt"))
@@ -275,8 +275,8 @@ def test_a_task_table_in_a_word_file_gives_a_line_per_row(tmp_path, rules, secti
     """A real .docx table (python-docx): the reader keeps its columns apart, the header names them."""
     import docx
 
-    from pipeline.parse import parse_file
     from pipeline.readers import ReaderOptions
+    from pipeline.stages.read import file_to_text
 
     d = docx.Document()
     d.add_paragraph("一、重点任务")
@@ -290,6 +290,6 @@ def test_a_task_table_in_a_word_file_gives_a_line_per_row(tmp_path, rules, secti
             table.cell(i, j).text = value
     path = tmp_path / "tasks.docx"
     d.save(path)
-    parsed = parse_file(path, "docx", ReaderOptions())
+    parsed = file_to_text(path, "docx", ReaderOptions())
     got = [(r.agency_raw, r.role) for r in sections_to_responsibilities(parsed, text_to_sections(parsed, section_rules), rules)]
     assert got == [("市交通运输局", L), ("市发展改革委", P), ("宁波舟山港集团", P), ("市商务局", L), ("市市场监管局", P)]

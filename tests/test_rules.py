@@ -4,12 +4,13 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from conftest import ROOT
-from pipeline.rules import RuleFileError, load_rules, rule_file_models
+
+from pipeline.rules import RuleFileError
+from pipeline.stages.extract import RULE_FILES, load_rules
 
 ALL_RULES = []
-for _model in rule_file_models():
+for _model in RULE_FILES:
     from pipeline.rules import load_rule_file
 
     _obj, _ = load_rule_file(ROOT / "config" / _model.filename, _model)
@@ -26,7 +27,7 @@ def test_rule_examples(filename, rule):
 
 
 def test_every_rule_file_loads(rules):
-    assert set(rules.files) == {m.filename for m in rule_file_models()}
+    assert set(rules.files) == {m.filename for m in RULE_FILES}
     assert len(rules.version) == 16
 
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import STEMS, fold, fold_path, gold, needs_gold, seed_text
+
 from pipeline.model import Para
-from pipeline.normalise import paras_to_text
-from pipeline.sections import path_part, text_to_sections
+from pipeline.stages.normalise import paras_to_text
+from pipeline.stages.sections import path_part, text_to_sections
 
 
 def segment(lines, rules):

@@ -11,7 +11,6 @@ import sys
 import time
 
 import pandas as pd
-
 from conftest import ROOT
 
 

@@ -21,50 +21,15 @@ Invariants every reader keeps:
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Optional
 
 from pipeline.model import Para
-
-REASONS = (
-    "empty_file",
-    "unsupported_format",
-    "corrupt",
-    "encrypted",
-    "no_text_layer",
-    "garbled_text",
-    "too_large",  # a container that would inflate past the limits (zip or PDF bomb), or too many pages
-)
-
-
-class ReaderError(Exception):
-    """A document that cannot be turned into paragraphs, with a `reason` from `REASONS`."""
-
-    def __init__(self, reason: str, message: str):
-        if reason not in REASONS:
-            raise ValueError(f"unknown ReaderError reason {reason!r}")
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
-
-
-@dataclass(frozen=True)
-class ReaderOptions:
-    """Everything a reader may be told. One typed object instead of flags threaded through."""
-
-    pdf_backend: str = "pdfplumber"  # or "pypdfium2"
-    # Force a text encoding (a Python codec name) instead of detecting it.
-    text_encoding: Optional[str] = None
-    # A PDF whose glyphs are more than this share of "(cid:NN)" / U+FFFD is refused as garbled.
-    max_garbled_ratio: float = 0.2
-
-
-# The readers import ReaderError / ReaderOptions from this module, so they are defined above.
-from pipeline.readers import docx as _docx  # noqa: E402
-from pipeline.readers import pdf as _pdf  # noqa: E402
-from pipeline.readers import text as _text  # noqa: E402
+from pipeline.readers import docx as _docx
+from pipeline.readers import pdf as _pdf
+from pipeline.readers import text as _text
+from pipeline.readers.base import REASONS, ReaderError, ReaderOptions
 
 READERS: dict[str, Callable[[Path, ReaderOptions], list[Para]]] = {
     "text": _text.read_text,
@@ -96,6 +61,11 @@ def parser_name(fmt: str, options: ReaderOptions = ReaderOptions()) -> str:
     if fmt == "pdf":
         return options.pdf_backend
     return fmt
+
+
+def parser_version(fmt: str, options: ReaderOptions = ReaderOptions()) -> str:
+    """The cache key of the reader that `read_paras` uses for `fmt`."""
+    return PARSER_VERSIONS[parser_name(fmt, options)]
 
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -169,6 +139,16 @@ def sniff_format(path: Path) -> Optional[str]:
     return None
 
 
+def sniff(path: Path) -> str:
+    """The file's format from its bytes; ReaderError when no reader fits, saying why
+    (`unsupported_format`, `encrypted` for a password-protected .docx, `corrupt` for bytes that
+    are no known format and no decodable text, `too_large` for a zip directory too big to parse)."""
+    fmt = sniff_format(Path(path))
+    if fmt is None:
+        raise explain_unsupported(Path(path))
+    return fmt
+
+
 def _contains(path: Path, needle: bytes, chunk: int = 1 << 20) -> bool:
     """Whether the file holds `needle`, read in chunks (the file may be max_file_mb large)."""
     with open(path, "rb") as fh:
@@ -234,6 +214,8 @@ __all__ = [
     "ReaderOptions",
     "explain_unsupported",
     "parser_name",
+    "parser_version",
     "read_paras",
+    "sniff",
     "sniff_format",
 ]

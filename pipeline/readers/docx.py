@@ -41,7 +41,7 @@ from typing import Iterator, Optional
 from lxml import etree
 
 from pipeline.model import Para
-from pipeline.readers import ReaderError, ReaderOptions
+from pipeline.readers.base import ReaderError, ReaderOptions
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 MC_NS = "http://schemas.openxmlformats.org/markup-compatibility/2006"

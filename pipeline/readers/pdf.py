@@ -51,7 +51,7 @@ from typing import Iterator, Optional
 import numpy as np  # already loaded wherever the pipeline runs (pyarrow)
 
 from pipeline.model import Para
-from pipeline.readers import ReaderError, ReaderOptions
+from pipeline.readers.base import ReaderError, ReaderOptions
 
 BACKENDS = ("pdfplumber", "pypdfium2")
 

@@ -24,7 +24,7 @@ from typing import Optional
 from charset_normalizer import from_bytes
 
 from pipeline.model import Para
-from pipeline.readers import ReaderError, ReaderOptions
+from pipeline.readers.base import ReaderError, ReaderOptions
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),

@@ -24,8 +24,8 @@ from typing import ClassVar, Literal, Optional
 import cn2an
 
 from pipeline.model import ParsedText, Section
-from pipeline.normalise import first_chars
 from pipeline.rules import Rule, RuleFile
+from pipeline.stages.normalise import first_chars
 
 
 class Family(Rule):

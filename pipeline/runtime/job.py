@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,12 +17,14 @@ from typing import Optional
 
 import pyarrow as pa
 
-from pipeline.document import ALL_TABLES, DocRows, Source, document_rows, section_texts
 from pipeline.errors import PipelineError
-from pipeline.parse import load_cached, parse_file, parser_version, store_cached
-from pipeline.readers import ReaderError, ReaderOptions
+from pipeline.readers import ReaderError, ReaderOptions, parser_version
 from pipeline.rules import RuleSet
-from pipeline.tables import SCHEMAS, encode_rows
+from pipeline.stages.extract import ALL_TABLES, DocRows, Source, document_rows, section_texts
+from pipeline.stages.read import file_to_text
+from pipeline.store.atomic import write_atomic
+from pipeline.store.tables import SCHEMAS, encode_rows
+from pipeline.store.textcache import load_cached, store_cached
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def get_parsed(job: Job, ctx: WorkContext):
     if job.abs_path is None:
         raise PipelineError("corrupt", "cached text is missing and no file was given", stage="cache")
     try:
-        parsed = parse_file(Path(job.abs_path), src.format, ctx.options)
+        parsed = file_to_text(Path(job.abs_path), src.format, ctx.options)
     except ReaderError as e:
         raise PipelineError(e.reason, e.message, stage="parse") from None
     except MemoryError:
@@ -93,7 +93,7 @@ def terms_table(src: Source, rows: DocRows, ctx: WorkContext) -> pa.Table:
         cache = {}
     # jieba's analyse module loads its IDF table (~100 MB) on import: only the processes that
     # find keywords (the workers) import it, never the flow process.
-    from pipeline.terms import keyword_extractor, text_to_terms
+    from pipeline.stages.terms import keyword_extractor, text_to_terms
 
     section_ids, ranks, words, weights, fresh = [], [], [], [], {}
     extractor = None
@@ -109,11 +109,7 @@ def terms_table(src: Source, rows: DocRows, ctx: WorkContext) -> pa.Table:
         words += [w for w, _ in terms]
         weights += [s for _, s in terms]
     if fresh.keys() != cache.keys():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(fresh, fh, ensure_ascii=False)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(fresh, ensure_ascii=False))
     schema = SCHEMAS["terms"]
     return pa.Table.from_arrays([pa.array([src.doc_id] * len(words), pa.string()),
                                  pa.array(section_ids, pa.string()), pa.array(ranks, pa.int16()),

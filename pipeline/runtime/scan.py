@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from pipeline.document import Source
-from pipeline.parse import sniff
-from pipeline.readers import ReaderError
+from pipeline.readers import ReaderError, sniff
+from pipeline.stages.extract import Source
+from pipeline.store.atomic import write_atomic
 
 
 def error_row(path: str, sha: Optional[str], stage: str, reason: str, message: str) -> dict:
@@ -162,10 +162,7 @@ def scan_raw(raw: Path, cache_dir: Path, max_file_mb: float) -> Scan:
             seen[sha] = rel
             scan.sources.append((Source(path=rel, name=_display_path(p.name), sha256=sha, size=st.st_size,
                                         format=fmt), read_path))
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = manifest_path.with_suffix(".tmp")
     # ASCII JSON: a name with invalid UTF-8 bytes is a str with lone surrogates, which only
     # survives as a \\udcXX escape.
-    tmp.write_text(json.dumps(new_manifest), encoding="utf-8")
-    os.replace(tmp, manifest_path)
+    write_atomic(manifest_path, json.dumps(new_manifest))
     return scan

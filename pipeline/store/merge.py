@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.changes import ChangeLog, diff_tables
-from pipeline.tables import SCHEMAS, StagedWrite, read_table, sorted_by, to_arrow
+from pipeline.store.changes import ChangeLog, diff_tables
+from pipeline.store.tables import SCHEMAS, StagedWrite, read_table, sorted_by, to_arrow
 
 DATA_TABLES = ("documents", "sections", "responsibilities", "quantities", "terms")
 READ_ROWS = 4096  # rows per slice read from a previous table

@@ -6,7 +6,7 @@
 A pure function of the text, the rules and the source's identity: the same inputs give the same
 rows, which is what lets a rule change re-extract the corpus from cached text, and lets the
 incremental and fresh runs be compared row for row. Keywords (`terms`) depend on the section texts
-only and are computed separately (pipeline/terms.py) so that they can be cached across rule changes.
+only and are computed separately (pipeline/stages/terms.py) so that they can be cached across rule changes.
 
 Each table depends on some of the rule files only (TABLE_RULES): after an edit of
 `quantities.yaml`, only the quantities are extracted again, and the other tables' rows are carried
@@ -17,26 +17,34 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_right
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Iterable, Optional
 
-from pipeline.extract.metadata import text_to_metadata
-from pipeline.extract.quantities import sections_to_quantities
-from pipeline.extract.responsibilities import sections_to_responsibilities
 from pipeline.model import ParsedText
-from pipeline.rules import RuleSet
-from pipeline.sections import text_to_sections
+from pipeline.rules import RuleFile, RuleSet, load_rule_files
+from pipeline.stages.metadata import MetadataRules, text_to_metadata
+from pipeline.stages.quantities import QuantityRules, sections_to_quantities
+from pipeline.stages.responsibilities import ResponsibilityRules, sections_to_responsibilities
+from pipeline.stages.sections import SectionRules, text_to_sections
 
+# The rule files, one per stage: each stage module owns the schema of its own file.
+RULE_FILES: tuple[type[RuleFile], ...] = (SectionRules, ResponsibilityRules, QuantityRules, MetadataRules)
 
 # The rule files each table's rows depend on: every table hangs off the sections, the documents'
 # metadata feeds the quantities (the plan period dates a target), and keywords are per section.
 TABLE_RULES: dict[str, tuple[str, ...]] = {
-    "documents": ("sections.yaml", "metadata.yaml"),
-    "sections": ("sections.yaml",),
-    "responsibilities": ("sections.yaml", "responsibilities.yaml"),
-    "quantities": ("sections.yaml", "metadata.yaml", "quantities.yaml"),
-    "terms": ("sections.yaml",),
+    "documents": (SectionRules.filename, MetadataRules.filename),
+    "sections": (SectionRules.filename,),
+    "responsibilities": (SectionRules.filename, ResponsibilityRules.filename),
+    "quantities": (SectionRules.filename, MetadataRules.filename, QuantityRules.filename),
+    "terms": (SectionRules.filename,),
 }
 ALL_TABLES = tuple(TABLE_RULES)
+
+
+def load_rules(config_dir: Path) -> RuleSet:
+    """Every stage's rule file from `config_dir`, validated; RuleFileError lists every problem."""
+    return load_rule_files(config_dir, RULE_FILES)
 
 
 def tables_to_extract(old: Optional[dict], new: dict) -> tuple[str, ...]:
@@ -88,7 +96,7 @@ def _page_finder(parsed: ParsedText):
 
 
 def document_rows(src: Source, parsed: ParsedText, rules: RuleSet, tables: Iterable[str] = ALL_TABLES) -> DocRows:
-    """The document's rows in `tables` (other than `terms`, see pipeline/process.py); the stages
+    """The document's rows in `tables` (other than `terms`, see pipeline/runtime/job.py); the stages
     the other tables need alone are skipped. `sections` rows come with `terms` too: keywords are
     found per section."""
     tables = set(tables)

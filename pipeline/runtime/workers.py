@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
-from pipeline.errors import PipelineError
+from pipeline.errors import Failure, failure_from
 
 log = logging.getLogger("policy_pipeline.workers")
 
@@ -58,13 +58,6 @@ POLL_SECONDS = 0.2
 # round trip is small next to them, and a job queued behind a long one would wait for it.
 PREFETCH_SECONDS = 0.1
 MAX_PREFETCH = 32
-
-
-@dataclass(frozen=True)
-class Failure:
-    reason: str
-    message: str
-    stage: str = "parse"
 
 
 @dataclass(frozen=True)
@@ -169,14 +162,9 @@ def _worker_main(conn: Connection, make_context: Callable, context_args: tuple, 
         out_of_memory = False
         try:
             result = ("ok", run(job, ctx))
-        except PipelineError as e:
-            result = ("err", Failure(e.reason, e.message, e.stage))
-        except MemoryError as e:
-            out_of_memory = True
-            detail = f" ({e})" if str(e) else ""
-            result = ("err", Failure("memory_limit", f"needed more than {memory_mb} MB{detail}"))
         except Exception as e:  # the worker survives; the job is reported, not retried
-            result = ("err", Failure("extraction_failed", f"{type(e).__name__}: {e}", "extract"))
+            out_of_memory = isinstance(e, MemoryError)
+            result = ("err", failure_from(e, memory_mb))
         peak_vm_kb, peak_rss_kb = _status_kbs(("VmPeak", "VmHWM"))  # one read: it runs for every job
         peak_vm = (peak_vm_kb or 0) * 1024
         if peak_vm >= near:
@@ -443,7 +431,7 @@ class WorkerPool:
 
 
 PRELOAD = ["charset_normalizer", "lxml.etree", "pdfplumber", "pikepdf", "pypdfium2", "jieba",
-           "jieba.analyse", "pipeline.process", "pipeline.rules"]
+           "jieba.analyse", "pipeline.runtime.job", "pipeline.rules"]
 
 
 def make_work_context(config_dir: str, rules_version: str, cache_dir: str, pdf_backend: str,
@@ -458,10 +446,10 @@ def make_work_context(config_dir: str, rules_version: str, cache_dir: str, pdf_b
     """
     from pathlib import Path
 
-    from pipeline.process import WorkContext
     from pipeline.readers import ReaderOptions
-    from pipeline.rules import load_rules
-    from pipeline.terms import keyword_extractor
+    from pipeline.runtime.job import WorkContext
+    from pipeline.stages.extract import load_rules
+    from pipeline.stages.terms import keyword_extractor
 
     rules = load_rules(Path(config_dir))
     if rules.version != rules_version:

@@ -5,7 +5,7 @@
 Files are identified by content (sha256). A run processes only files that are new or changed, or
 every file when the rules or a reader changed (from the text cache, never re-parsing); the rows of
 unchanged files are carried over from the previous tables, and the rows of removed files dropped.
-Jobs run in doc_id order and every data table is kept sorted by doc_id (pipeline/merge.py), so the
+Jobs run in doc_id order and every data table is kept sorted by doc_id (pipeline/store/merge.py), so the
 tables after any sequence of runs equal those of one fresh run over the same `raw/` and `config/`
 (run ids and timestamps aside), and a run streams: it never holds a whole table.
 """
@@ -22,14 +22,23 @@ from typing import Iterable, Iterator, Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.document import ALL_TABLES, tables_to_extract
-from pipeline.parse import parser_version
-from pipeline.process import Job
-from pipeline.readers import ReaderOptions
-from pipeline.scan import Scan, error_row, scan_raw
-from pipeline.merge import DATA_TABLES, Merge
-from pipeline.tables import (SCHEMA_VERSION, SCHEMAS, TABLES, StagedWrite, count_rows, decode_rows, read_table,
-                             table_metadata, to_arrow)
+from pipeline.errors import Failure, failure_from
+from pipeline.readers import ReaderOptions, parser_version
+from pipeline.runtime.job import Job
+from pipeline.runtime.scan import Scan, error_row, scan_raw
+from pipeline.stages.extract import ALL_TABLES, tables_to_extract
+from pipeline.store.merge import DATA_TABLES, Merge
+from pipeline.store.tables import (
+    SCHEMA_VERSION,
+    SCHEMAS,
+    TABLES,
+    StagedWrite,
+    count_rows,
+    decode_rows,
+    read_table,
+    table_metadata,
+    to_arrow,
+)
 
 TRIGGERS = ("manual", "schedule", "rules_changed", "reextract")
 
@@ -79,7 +88,7 @@ def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions
              options: ReaderOptions, force_reextract: bool = False,
              rule_versions: Optional[dict] = None) -> Plan:
     """Decide per file: process it, carry its previous rows (or error) over, or drop it; and,
-    after a rule edit, which of its tables to extract again (pipeline/document.py, TABLE_RULES).
+    after a rule edit, which of its tables to extract again (pipeline/stages/extract.py, TABLE_RULES).
     `rule_versions` are the rule files' hashes (RuleSet.file_versions); without them, a rule
     edit re-extracts every table."""
     prev = {d["doc_id"]: d for d in previous.documents.select(
@@ -132,7 +141,7 @@ def plan_run(scan: Scan, previous: Previous, rules_version: str, parser_versions
     counts["removed"] = sum(1 for d in prev.values()
                             if d["doc_id"] not in current_ids and d["source_path"] not in current_paths)
     counts["removed"] += sum(1 for p, sha in prev_failed if p not in current_paths)
-    jobs.sort(key=lambda job: job.source.doc_id)  # the order the tables are kept in (pipeline/merge.py)
+    jobs.sort(key=lambda job: job.source.doc_id)  # the order the tables are kept in (pipeline/store/merge.py)
     return Plan(jobs, keep, reprocessed, renamed, carried, counts, reextract, prev_rv, tables, partial)
 
 
@@ -185,7 +194,7 @@ class RunContext:
 
 class RunOutput:
     """Where one run's tables are written: opened before the first batch, fed batch after batch
-    (`add`, batches in doc_id order, see pipeline/merge.py), committed by `finish`.
+    (`add`, batches in doc_id order, see pipeline/store/merge.py), committed by `finish`.
 
     Data tables are rewritten only when documents were processed, renamed or removed; the errors
     table when its contents change; the `runs` table always. Nothing is visible before `finish`
@@ -280,8 +289,6 @@ class BatchResult:
 
 def collect(results: Iterable) -> BatchResult:
     """Fold (job, encoded rows | Failure) pairs into per-table Arrow tables and error rows."""
-    from pipeline.workers import Failure
-
     parts: dict[str, list[pa.Table]] = {name: [] for name in DATA_TABLES}
     errors: list[dict] = []
     status: Counter = Counter()
@@ -303,18 +310,15 @@ def collect(results: Iterable) -> BatchResult:
 
 def run_in_process(jobs: Iterable, context_args: tuple) -> Iterator[tuple]:
     """The jobs in this process, one after the other: no time or memory limit (see WorkerPool)."""
-    from pipeline.errors import PipelineError
-    from pipeline.process import process_encoded
-    from pipeline.workers import Failure, make_work_context
+    from pipeline.runtime.job import process_encoded
+    from pipeline.runtime.workers import make_work_context
 
     ctx = make_work_context(*context_args)
     for job in jobs:
         try:
             yield job, process_encoded(job, ctx)
-        except PipelineError as e:
-            yield job, Failure(e.reason, e.message, e.stage)
-        except MemoryError:
-            yield job, Failure("memory_limit", "out of memory")
+        except Exception as e:
+            yield job, failure_from(e)
 
 
 __all__ = ["scan_raw", "plan_run", "collect", "RunOutput", "new_run_id", "BatchResult",

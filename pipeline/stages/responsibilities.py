@@ -44,10 +44,19 @@ from typing import ClassVar, Literal, Optional
 import regex
 
 from pipeline.model import ParsedText, Responsibility, Section
-from pipeline.normalise import (FlatText, OffsetMap, Screen, finditer, flatten, may_match, pattern_requirements,
-                                runnable, screen)
 from pipeline.rules import Rule, RuleFile
-from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
+from pipeline.stages.normalise import (
+    FlatText,
+    OffsetMap,
+    Screen,
+    finditer,
+    flatten,
+    may_match,
+    pattern_requirements,
+    runnable,
+    screen,
+)
+from pipeline.stages.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
 _OPEN = "（("  # _depth_at counts these four characters
 _CLOSE = "）)"

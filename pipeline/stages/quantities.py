@@ -52,9 +52,9 @@ import regex
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipeline.model import DocumentMeta, ParsedText, Quantity, Section
-from pipeline.normalise import FlatText, OffsetMap, Screen, may_match, pair_check, pattern_pairs, screen, search
 from pipeline.rules import Rule, RuleFile
-from pipeline.sections import section_at  # noqa: F401  (the rule `section_id` follows)
+from pipeline.stages.normalise import FlatText, OffsetMap, Screen, may_match, pair_check, pattern_pairs, screen, search
+from pipeline.stages.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
 Comparator = Literal[">=", ">", "<=", "<", "~", "=", "range"]
 

@@ -23,6 +23,8 @@ import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from pipeline.prefilter import quick_check
+
 
 class RuleFileError(Exception):
     """One or more rule files are invalid. `problems` lists (file, rule_id, reason)."""
@@ -56,6 +58,11 @@ class Rule(BaseModel):
     @cached_property
     def rx(self) -> "regex.Pattern[str]":
         return regex.compile(self.pattern, regex.VERSION1)
+
+    @cached_property
+    def quick_check(self):
+        """A cheap search every text the pattern matches in passes, or None (prefilter.quick_check)."""
+        return quick_check(self.pattern)
 
     def example_failures(self) -> list[str]:
         out = [f"example not matched: {e!r}" for e in self.examples if not self.rx.search(e)]

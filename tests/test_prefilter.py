@@ -24,8 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from pipeline.prefilter import Screen, first_chars, may_match, pair_check  # noqa: E402
 from pipeline.stages.extract import load_rules  # noqa: E402
-from pipeline.stages.normalise import first_chars, may_match, pair_check, screen  # noqa: E402
 
 FUZZ = 300  # mutations per rule in the test suite
 DOCS = 12  # synthetic drafts in the test suite
@@ -67,7 +67,7 @@ def unsound(n_docs: int = DOCS, fuzz: int = FUZZ) -> tuple[list[tuple[str, str, 
     stats = {"pairs": 0, "rejected": 0, "screened_out": 0}
     for f in rules.files.values():
         rs = f.all_rules()
-        sc = screen(rs)
+        sc = Screen(rs)
         per_rule = {r.id: _mutants(r, fuzz, rng) for r in rs}
         for r in rs:
             fc = first_chars(r.pattern)

@@ -44,7 +44,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Literal, NamedTuple, Optional
 
 import cn2an
@@ -52,8 +52,9 @@ import regex
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipeline.model import DocumentMeta, ParsedText, Quantity, Section
+from pipeline.prefilter import Screen, may_match, pair_check, pattern_pairs, search
 from pipeline.rules import Rule, RuleFile
-from pipeline.stages.normalise import FlatText, OffsetMap, Screen, may_match, pair_check, pattern_pairs, screen, search
+from pipeline.stages.flatten import FlatText, OffsetMap
 from pipeline.stages.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
 Comparator = Literal[">=", ">", "<=", "<", "~", "=", "range"]
@@ -100,6 +101,11 @@ class UnitTable(BaseModel):
     not_after_chinese: list[str] = []
     duration: list[str] = []
     scale_default: str = "元"
+
+    @cached_property
+    def bases(self) -> dict[str, tuple[Optional[float], Optional[str]]]:
+        """unit → (factor or None for "as written", base unit), filled as units are met."""
+        return {}
 
 
 class FigureRule(Rule):
@@ -185,6 +191,10 @@ class QuantityRules(RuleFile):
     metric_lead: Rule
     metric_trail: Rule
 
+    @cached_property
+    def scanners(self) -> "_Scanners":
+        return _scanners(self)
+
     @model_validator(mode="before")
     @classmethod
     def _expand(cls, data: Any) -> Any:
@@ -258,7 +268,7 @@ class _Chunk:
         """For each figure rule, whether it may match: the Screen's answer, then for the broad
         rules the adjacency test (normalise.pair_check: a numeral directly before a unit). Both
         hold for `masked` when they hold for `half` (blanking only removes characters)."""
-        sc = _scanners(self._rules)
+        sc = self._rules.scanners
         allowed = sc.screen.allowed(self.bits)[sc.figures]
         return tuple(ok and (check is None or check(self.half) is not None)
                      for ok, check in zip(allowed, sc.figure_pairs))
@@ -307,20 +317,12 @@ def unit_to_base(value: float, unit: str, units: UnitTable) -> tuple[Optional[fl
     return (value if factor is None else value * factor), base
 
 
-_UNIT_BASES: dict[tuple[int, str], tuple] = {}
-
-
 def _unit_base(unit: str, units: UnitTable) -> tuple[Optional[float], Optional[str]]:
     """(factor or None for "as written", base unit) of `unit`, worked out once per unit."""
-    key = (id(units), unit)
-    hit = _UNIT_BASES.get(key)
-    if hit is not None and hit[0] is units:
-        return hit[1]
-    out = _unit_base_uncached(unit, units)
-    if len(_UNIT_BASES) > 4096:
-        _UNIT_BASES.clear()
-    _UNIT_BASES[key] = (units, out)
-    return out
+    hit = units.bases.get(unit)
+    if hit is None:
+        hit = units.bases[unit] = _unit_base_uncached(unit, units)
+    return hit
 
 
 def _unit_base_uncached(unit: str, units: UnitTable) -> tuple[Optional[float], Optional[str]]:
@@ -350,15 +352,10 @@ class _Scanners(NamedTuple):
     figure_pairs: tuple  # pair_check of each figure rule (None: no test)
 
 
-_SCANNERS: dict[int, tuple] = {}
-
-
 def _scanners(rules: QuantityRules) -> _Scanners:
-    hit = _SCANNERS.get(id(rules))
-    if hit is not None and hit[0] is rules:
-        return hit[1]
+    """Built once per rule file (`QuantityRules.scanners`)."""
     groups = [rules.exclusions, rules.year_masks, rules.years, rules.figures]
-    sc = screen([r for g in groups for r in g])
+    sc = Screen([r for g in groups for r in g])
     cuts, at = [], 0
     for g in groups:
         cuts.append(slice(at, at + len(g)))
@@ -366,22 +363,18 @@ def _scanners(rules: QuantityRules) -> _Scanners:
     pairs = tuple(pair_check(r.pattern) for r in rules.figures)
     if any(BLANK in a or BLANK in b for r in rules.figures for a, b in (pattern_pairs(r.pattern) or ())):
         pairs = tuple(None for _ in pairs)  # a rule reads BLANK: a pair could appear by blanking
-    out = _Scanners(sc, *cuts, sc.char_bits(BLANK), pairs)
-    if len(_SCANNERS) > 64:
-        _SCANNERS.clear()
-    _SCANNERS[id(rules)] = (rules, out)
-    return out
+    return _Scanners(sc, *cuts, sc.char_bits(BLANK), pairs)
 
 
 def _look(flat: str, rules: QuantityRules) -> int:
     """What the scanners need to know of `flat` (valid for it with spans blanked too)."""
-    sc = _scanners(rules)
+    sc = rules.scanners
     return sc.screen.look(flat) | sc.blank_bits
 
 
 def _selected(rules: QuantityRules, group: str, bits: Optional[int], s: str) -> list:
     """The rules of the scanners' `group` that may match `s` (which meets `bits`)."""
-    sc = _scanners(rules)
+    sc = rules.scanners
     if bits is None:
         bits = _look(s, rules)
     cut = getattr(sc, group)

@@ -39,23 +39,15 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Literal, Optional
 
 import regex
 
 from pipeline.model import ParsedText, Responsibility, Section
+from pipeline.prefilter import Screen, finditer, may_match, pattern_requirements, runnable
 from pipeline.rules import Rule, RuleFile
-from pipeline.stages.normalise import (
-    FlatText,
-    OffsetMap,
-    Screen,
-    finditer,
-    flatten,
-    may_match,
-    pattern_requirements,
-    runnable,
-    screen,
-)
+from pipeline.stages.flatten import FlatText, OffsetMap, flatten
 from pipeline.stages.sections import section_at  # noqa: F401  (the rule `section_id` follows)
 
 _OPEN = "（("  # _depth_at counts these four characters
@@ -94,6 +86,17 @@ class ResponsibilityRules(RuleFile):
     level_prefix: Rule
     complete_names: list[Rule]
 
+    @cached_property
+    def line_screen(self) -> Screen:
+        """Every rule read inside a line, as one Screen."""
+        return Screen([*self.labels, self.other_label, *self.role_words, self.separators, self.connective,
+                       self.tail, self.agency_name, *self.lead_first, self.level_prefix, *self.complete_names])
+
+    @cached_property
+    def opener_screen(self) -> Screen:
+        """The labels and role words: a line holds one of them or is no line."""
+        return Screen([*self.labels, *self.role_words])
+
 
 @dataclass
 class _Group:
@@ -122,51 +125,19 @@ class _Line:
 # run. `ok=None` means "not looked at": every rule is run.
 
 
-def _screen(rules: ResponsibilityRules) -> Screen:
-    return screen(_line_rules(rules))
-
-
-_LINE_RULES: dict[int, tuple] = {}
-
-
-def _line_rules(rules: ResponsibilityRules) -> list[Rule]:
-    """Every rule read inside a line, as one list (built once per rule file)."""
-    hit = _LINE_RULES.get(id(rules))
-    if hit is None or hit[0] is not rules:
-        lst = [*rules.labels, rules.other_label, *rules.role_words, rules.separators, rules.connective,
-               rules.tail, rules.agency_name, *rules.lead_first, rules.level_prefix, *rules.complete_names]
-        if len(_LINE_RULES) > 64:
-            _LINE_RULES.clear()
-        hit = _LINE_RULES[id(rules)] = (rules, lst)
-    return hit[1]
-
-
 def _ok(text: str, rules: ResponsibilityRules) -> frozenset:
     """The ids of the rules that may match `text` or any part of it. Most parentheses hold
     neither a label nor a role word: a first look for those alone settles them (empty set)."""
     if not _opens(text, rules):
         return frozenset()
-    sc = _screen(rules)
+    sc = rules.line_screen
     return sc.ids(sc.look(text))
 
 
 def _opens(text: str, rules: ResponsibilityRules) -> bool:
     """Whether a label or a role word may match `text` (else it is no line)."""
-    first = screen(_line_openers(rules))
+    first = rules.opener_screen
     return first.any_possible(text) and bool(first.ids(first.look(text)))
-
-
-_OPENERS: dict[int, tuple] = {}
-
-
-def _line_openers(rules: ResponsibilityRules) -> list[Rule]:
-    """The labels and role words: a line holds one of them or is no line."""
-    hit = _OPENERS.get(id(rules))
-    if hit is None or hit[0] is not rules:
-        if len(_OPENERS) > 64:
-            _OPENERS.clear()
-        hit = _OPENERS[id(rules)] = (rules, [*rules.labels, *rules.role_words])
-    return hit[1]
 
 
 def _may(rule: Rule, ok: Optional[frozenset]) -> bool:
@@ -622,7 +593,7 @@ def sections_to_responsibilities(parsed: ParsedText, sections: list[Section],
     whole = FlatText(text, "\n")  # every chunk's joined text is a slice of it
     decl = text_to_lead_first(text, rules, whole)
     memo = _Memo()
-    sc = _screen(rules)
+    sc = rules.line_screen
     starts = [s.start for s in sections]  # section_at, without rebuilding this list per line
     rows: list[Responsibility] = []
     for a, b in sections_to_chunks(text, sections):

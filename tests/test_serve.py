@@ -37,7 +37,7 @@ def test_schedule_picks_up_a_new_file_and_stops_cleanly(tmp_path):
     env = {**os.environ, "POLICY_PIPELINE_HOME": str(ROOT), "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("PREFECT_API_URL", None)
     # Started as a background job of a script (`cmd &`) is: with SIGINT ignored. serve still stops on it.
-    p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--interval", "5s",
+    p = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--interval", "5s",
                           "--raw", str(raw), "--out", str(out), "--cache", str(tmp_path / "cache")],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))

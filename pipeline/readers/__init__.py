@@ -47,13 +47,21 @@ def _lib_version(dist: str) -> str:
         return "unknown"
 
 
-# Cache keys: bump the trailing number whenever a reader's output may change for the same input.
-PARSER_VERSIONS: dict[str, str] = {
-    "text": f"text-charset-normalizer-{_lib_version('charset-normalizer')}-1",
-    "docx": f"docx-python-docx-{_lib_version('python-docx')}-2",
-    "pdfplumber": f"pdfplumber-{_lib_version('pdfplumber')}-1",
-    "pypdfium2": f"pypdfium2-{_lib_version('pypdfium2')}-1",
+def _key(reader: str, libraries: tuple[str, ...], revision: int) -> str:
+    return "-".join([reader, *(f"{d}-{_lib_version(d)}" for d in libraries), str(revision)])
+
+
+# Cache keys: the versions of exactly the libraries each reader runs (its imports, and pdfminer
+# under pdfplumber), and a revision to bump whenever our reader's output may change for the same
+# input. tests/test_packaging.py checks the libraries against each reader's imports.
+READER_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "text": ("charset-normalizer",),
+    "docx": ("lxml",),
+    "pdfplumber": ("pdfplumber", "pdfminer.six", "pikepdf"),
+    "pypdfium2": ("pypdfium2", "numpy", "pikepdf"),
 }
+_REVISIONS = {"text": 1, "docx": 2, "pdfplumber": 1, "pypdfium2": 1}
+PARSER_VERSIONS: dict[str, str] = {name: _key(name, libs, _REVISIONS[name]) for name, libs in READER_LIBRARIES.items()}
 
 
 def parser_name(fmt: str, options: ReaderOptions = ReaderOptions()) -> str:

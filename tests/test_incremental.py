@@ -17,8 +17,8 @@ import pytest
 from conftest import DATA_TABLES as DATA
 from conftest import ROOT, assert_same_tables, table_contents
 
-from flows.ingest import run_ingest
 from flows.cli import format_summary
+from flows.ingest import run_ingest
 from pipeline.rules import RuleFileError
 from pipeline.runtime.lock import run_lock
 from pipeline.store.tables import TABLES, recover

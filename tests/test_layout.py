@@ -18,8 +18,8 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from pipeline.readers import READER_LIBRARIES
 
 # Layer of each module, by the longest matching prefix, and the layers each may import.

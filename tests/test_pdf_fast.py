@@ -1,11 +1,11 @@
-"""The pypdfium2 path reads chars in bulk and builds lines over arrays (pipeline/readers/pdf.py):
-it must give exactly what asking pdfium char by char and building `_Char` lines gives.
+"""The pypdfium2 path reads chars in bulk and builds lines over arrays (pipeline/readers/pdf/pdfium.py, lines.py):
+it must give exactly what asking pdfium char by char and building `Char` lines gives.
 
 Checked three ways, on the seed PDFs and on PDFs built here to hit the special cases (a ratio
 drawn out of order, a rotated stamp, fake bold, Latin words, glyphs without Unicode, a code point
 outside the BMP, an unmapped control code):
-- chars: `_pdfium_char_arrays` against the per-char API loop the reader used before (`_oracle_chars`);
-- lines: `_lines_from_arrays` against `_dedupe` + `chars_to_lines` on the same chars, every field;
+- chars: `F.char_arrays` against the per-char API loop the reader used before (`_oracle_chars`);
+- lines: `lines_from_arrays` against `dedupe` + `chars_to_lines` on the same chars, every field;
 - paragraphs: both backends agree wherever their extraction does.
 """
 from __future__ import annotations
@@ -22,14 +22,16 @@ from pikepdf import Array, Dictionary, Name
 from test_readers import FONT_SIZE, LEFT, POLICY, make_pdf, paginate, typeset
 
 from pipeline.readers import ReaderError, ReaderOptions, read_paras
-from pipeline.readers import pdf as P
+from pipeline.readers.pdf import lines as L
+from pipeline.readers.pdf import pdfium as F
+from pipeline.readers.pdf import records
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 SEED_PDFS = sorted(SEEDS.glob("*.pdf")) if SEEDS.is_dir() else []
 needs_seeds = pytest.mark.skipif(not SEED_PDFS, reason="seed files absent")
 
 
-def _oracle_chars(tp, height: float) -> tuple[list[P._Char], int]:
+def _oracle_chars(tp, height: float) -> tuple[list[records.Char], int]:
     """The reader's former per-char loop over pypdfium2.raw, verbatim in what it selects and reads."""
     from pypdfium2 import raw
 
@@ -43,7 +45,7 @@ def _oracle_chars(tp, height: float) -> tuple[list[P._Char], int]:
         unmapped = raw.FPDFText_HasUnicodeMapError(tp, k) == 1
         if unmapped or code in (0, 0xFFFD, 0xFFFE) or 0xD800 <= code <= 0xDFFF:
             garbled += 1
-            text = P._REPLACEMENT
+            text = L.REPLACEMENT
         elif code < 0x20 and code != 0x09:
             continue
         else:
@@ -58,7 +60,7 @@ def _oracle_chars(tp, height: float) -> tuple[list[P._Char], int]:
         size = raw.FPDFText_GetFontSize(tp, k) or (y1 - y0)
         angle = raw.FPDFText_GetCharAngle(tp, k)
         upright = angle < 0 or min(angle, 2 * math.pi - angle) < 0.05
-        chars.append(P._Char(text, x0, x1, height - y1, height - y0, float(size), upright))
+        chars.append(records.Char(text, x0, x1, height - y1, height - y0, float(size), upright))
     return chars, garbled
 
 
@@ -73,7 +75,7 @@ def _pages(path: Path):
             width, height = (float(v) for v in page.get_size())
             textpage = page.get_textpage()
             oracle, oracle_garbled = _oracle_chars(textpage.raw, height)
-            arrays, garbled = P._pdfium_char_arrays(ctypes.cast(textpage.raw, ctypes.c_void_p),
+            arrays, garbled = F.char_arrays(ctypes.cast(textpage.raw, ctypes.c_void_p),
                                                     textpage.count_chars(), height)
             textpage.close()
             page.close()
@@ -88,9 +90,9 @@ def _assert_fast_path_exact(path: Path) -> int:
     for number, width, height, oracle, oracle_garbled, arrays, garbled in _pages(path):
         assert arrays.to_chars() == oracle, f"page {number}: chars differ"
         assert garbled == oracle_garbled
-        deduped = P._dedupe(oracle)
-        reference = P.chars_to_lines(P._Page(number, width, height, deduped, garbled))
-        fast = P._lines_from_arrays(number, arrays)
+        deduped = L.dedupe(oracle)
+        reference = L.chars_to_lines(records.Page(number, width, height, deduped, garbled))
+        fast = L.lines_from_arrays(number, arrays)
         if fast is None:  # a page the array path hands back to the reference path
             continue
         lines, glyphs = fast
@@ -197,7 +199,7 @@ def test_built_fake_bold_goes_through_dedupe(tmp_path, copies):
     make_pdf(path, paginate(typeset(POLICY[:4]), per_page=30), copies=copies)
     for number, width, height, oracle, _, arrays, _ in _pages(path):
         assert arrays.to_chars() == oracle
-        assert P._lines_from_arrays(number, arrays) is None  # handed to _dedupe + chars_to_lines
+        assert L.lines_from_arrays(number, arrays) is None  # handed to dedupe + chars_to_lines
     assert [t for t, _ in _texts(path, "pypdfium2")] == POLICY[:4]
 
 
@@ -217,7 +219,7 @@ def test_built_codes_outside_the_bmp_and_unmapped_control_codes(tmp_path):
     # CID 3 has no mapping and is the control code 0x03 for pdfium (page 1); CID 2 maps to
     # U+20000, two surrogate chars on one glyph for pdfium (page 2). Either way the page text
     # is not one unit per char, so each char's code point is asked for, with the same result
-    # (page 2's two U+FFFD on one spot then go through _dedupe like fake bold).
+    # (page 2's two U+FFFD on one spot then go through dedupe like fake bold).
     path = tmp_path / "nonbmp.pdf"
     mappings = b"<0001> <4E00>\n<0002> <D840DC00>\n<0004> <0041>\n<0005> <4E8C>"
     body = [b"0001" * (i + 1) + b"0005" * (25 - i) for i in range(20)]  # all different: pdfium drops repeats
@@ -246,10 +248,10 @@ def test_built_code_points_beyond_the_bmp_read_one_by_one(tmp_path):
 
 
 def test_big_page_gets_its_own_buffers():
-    small = P._char_buffers(100)
-    assert P._char_buffers(50) is small
-    big = P._char_buffers(P._KEEP_BUFFERS_UP_TO + 1)
-    assert big.capacity > P._KEEP_BUFFERS_UP_TO and P._char_buffers(100) is small
+    small = F._char_buffers(100)
+    assert F._char_buffers(50) is small
+    big = F._char_buffers(F._KEEP_BUFFERS_UP_TO + 1)
+    assert big.capacity > F._KEEP_BUFFERS_UP_TO and F._char_buffers(100) is small
 
 
 def test_built_mostly_unmapped_glyphs_are_garbled_on_both_paths(tmp_path):
@@ -269,19 +271,19 @@ def test_cjk_mask_matches_is_cjk():
     import numpy as np
 
     codes = np.arange(0x41000)
-    mask = P._cjk_mask(codes)
-    expected = np.array([P._is_cjk(chr(c)) for c in range(0x41000) if not 0xD800 <= c <= 0xDFFF])
+    mask = L._cjk_mask(codes)
+    expected = np.array([L.is_cjk(chr(c)) for c in range(0x41000) if not 0xD800 <= c <= 0xDFFF])
     assert (mask[(codes < 0xD800) | (codes > 0xDFFF)] == expected).all()
 
 
 def test_space_codes_are_pythons_isspace():
-    assert P._SPACE_CODES == [c for c in range(0x110000) if chr(c).isspace()]
+    assert L._SPACE_CODES == [c for c in range(0x110000) if chr(c).isspace()]
 
 
 def test_non_finite_boxes_go_to_the_reference_path():
     import numpy as np
 
-    arrays = P._CharArrays(np.array([0x4E00, 0x4E8C]), np.array([0.0, np.nan]), np.array([10.0, 20.0]),
+    arrays = records.CharArrays(np.array([0x4E00, 0x4E8C]), np.array([0.0, np.nan]), np.array([10.0, 20.0]),
                            np.array([5.0, 5.0]), np.array([15.0, 15.0]), np.array([10.0, 10.0]),
                            np.array([True, True]))
-    assert P._lines_from_arrays(1, arrays) is None
+    assert L.lines_from_arrays(1, arrays) is None

@@ -16,11 +16,11 @@ from conftest import GOLD_DIR, ROOT, SEED_FILES, SEED_FORMATS, STEMS
 from pipeline.cli import main
 from pipeline.evaluation.sets import eval_sets
 
-# sha256 of the shared scorer (../shared/score.py when it was copied): change only with a new copy.
+# sha256 of the annotators' scorer as copied (tests/README.md): change only with a new copy of it.
 SCORER_SHA256 = "d169ebc82c41c00d02cf2bd6dece24d5b5368ed2617c67d5ef90167f0bb1b768"
 
 
-def test_scorer_is_the_shared_one_byte_for_byte():
+def test_scorer_is_the_annotators_one_byte_for_byte():
     path = ROOT / "pipeline" / "evaluation" / "score.py"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == SCORER_SHA256
 

@@ -5,6 +5,7 @@
     policy-pipeline reextract [--raw DIR] [--out DIR] [--config DIR]
     policy-pipeline serve [--interval 10m | --cron "0 * * * *"] [--raw DIR] [--out DIR] [--config DIR]
     policy-pipeline check-rules [--config DIR]
+    policy-pipeline score [seeds|genre|real ...] [-v] [--config DIR] [--cache DIR] [--pdf-backend NAME]
 
 Exit status: 0 when the run completed (files that failed are in errors.parquet), 2 when the
 configuration or a rule file is invalid (nothing was written), 3 when another run holds the output
@@ -122,6 +123,38 @@ def _run(a: argparse.Namespace) -> dict:
             trigger="reextract" if a.command == "reextract" else "manual")
 
 
+def _score(a: argparse.Namespace) -> int:
+    """`score`: each evaluation set extracted in-process into a temporary folder and scored against
+    its gold (pipeline/evaluation/sets.py); parsed text goes to the text cache, as in a run."""
+    import tempfile
+
+    from pipeline.config import load_settings, project_dir
+    from pipeline.evaluation.sets import eval_sets, evaluate, format_report
+    from pipeline.readers import ReaderOptions
+    from pipeline.stages.extract import load_rules
+
+    logging.getLogger("pdfminer").setLevel(logging.ERROR)  # font warnings of the real PDFs
+    s = load_settings(a.config, cache_dir=str(a.cache) if a.cache else None,
+                      pdf_backend=a.pdf_backend)
+    rules = load_rules(s.config_dir)
+    sets = eval_sets(project_dir())
+    unknown = [name for name in a.sets if name not in sets]
+    if unknown:
+        print(f"policy-pipeline: no set {', '.join(unknown)} (the sets: {', '.join(sets)})", file=sys.stderr)
+        return 2
+    for name in a.sets or list(sets):
+        es = sets[name]
+        if not es.gold_dir.is_dir() or not es.input_dir.is_dir():
+            print(f"policy-pipeline: set {name!r} not found ({es.input_dir}, {es.gold_dir}): "
+                  "run from the project folder or set POLICY_PIPELINE_HOME", file=sys.stderr)
+            return 2
+        with tempfile.TemporaryDirectory(prefix=f"score-{name}-") as tmp:
+            reports = evaluate(es, rules, Path(tmp), verbose=a.verbose,
+                               options=ReaderOptions(pdf_backend=s.pdf_backend), cache_dir=s.cache_dir)
+        print(format_report(es, reports, a.verbose), flush=True)
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="policy-pipeline", description="Chinese policy drafts → Parquet tables.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -139,6 +172,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     _add_common(p_srv)
     p_chk = sub.add_parser("check-rules", help="validate the rule files and their examples")
     p_chk.add_argument("--config", type=Path, default=None)
+    p_sc = sub.add_parser("score", help="score the seeds, genre drafts and real documents against their gold")
+    p_sc.add_argument("sets", nargs="*", metavar="SET", help="seeds, genre, real (default: all three)")
+    p_sc.add_argument("-v", "--verbose", action="store_true", help="list each document's misses and extras")
+    p_sc.add_argument("--config", type=Path, default=None)
+    p_sc.add_argument("--cache", type=Path, default=None, help="text cache folder (default: cache_dir in config)")
+    p_sc.add_argument("--pdf-backend", choices=["pdfplumber", "pypdfium2"], default=None)
     a = ap.parse_args(argv)
     _setup_logging(getattr(a, "verbose", False))
 
@@ -154,6 +193,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         if a.command == "serve":
             return _serve(a)
+        if a.command == "score":
+            return _score(a)
         summary = _run(a)
     except (ConfigError, RuleFileError) as e:
         print(f"policy-pipeline: {e}\nnothing was written.", file=sys.stderr)

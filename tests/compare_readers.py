@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.readers import ReaderOptions, read_paras  # noqa: E402
 
-SEEDS = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "seeds"
+SEEDS = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "raw"  # the seeds: the sample drafts
 
 _MARKUP = re.compile(r"\[bookmark:[^\]]*\]|\*\*|\s+")
 _HEADING = re.compile(

@@ -5,7 +5,6 @@ API, so the suite pays that once here.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,32 +16,30 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import GOLD_DIR, ROOT, SEEDS_DIR, SHARED, needs_gold
+from conftest import GOLD_DIR, ROOT, SEED_FILES
 
 from flows.ingest import run_ingest
+from pipeline.evaluation.sets import score_dir
 from pipeline.store.tables import SCHEMA_VERSION, SCHEMAS
 from pipeline.store.textcache import load_cached
-
-SCORE = SHARED / "score.py"
 
 
 @pytest.fixture(scope="module")
 def seed_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("seeds")
     raw = base / "raw"
-    shutil.copytree(SEEDS_DIR, raw)
+    raw.mkdir()
+    for p in SEED_FILES:
+        shutil.copy(p, raw)
     out, cache = base / "out", base / "cache"
     summary = run_ingest(raw_dir=str(raw), out_dir=str(out), workers=2, cache_dir=str(cache))
     return summary, out, cache
 
 
 def score(out, ext):
-    r = subprocess.run([sys.executable, str(SCORE), "--out", str(out), "--gold", str(GOLD_DIR),
-                        "--ext", ext, "--json"], capture_output=True, text=True, check=True)
-    return json.loads(r.stdout)["overall"]
+    return score_dir(out, GOLD_DIR, ext)["overall"]
 
 
-@needs_gold
 @pytest.mark.parametrize("ext", ["txt", "docx", "pdf"])
 def test_seed_scores_per_format(seed_run, ext):
     _, out, _ = seed_run
@@ -55,7 +52,7 @@ def test_seed_scores_per_format(seed_run, ext):
 
 def test_summary_counts_every_file(seed_run):
     summary, _, _ = seed_run
-    n = len(list(SEEDS_DIR.iterdir()))
+    n = len(SEED_FILES)
     assert summary["files"]["new"] == n and summary["status"]["ok"] == n
     assert summary["rows"]["documents"] == n and not summary["errors"]
 
@@ -179,11 +176,10 @@ def test_cli_prints_summary_and_exits_zero(tmp_path):
     assert len(pd.read_parquet(tmp_path / "out" / "documents.parquet")) == 1
 
 
-@needs_gold
 def test_fast_pdf_backend_scores_the_same(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    for p in sorted(SEEDS_DIR.glob("*.pdf")):
+    for p in (p for p in SEED_FILES if p.suffix == ".pdf"):
         shutil.copy(p, raw)
     out = tmp_path / "out"
     run_ingest(raw_dir=str(raw), out_dir=str(out), cache_dir=str(tmp_path / "cache"), pdf_backend="pypdfium2")

@@ -33,6 +33,7 @@ LAYERS = {
     "pipeline.stages": "stages",
     "pipeline.store": "store",
     "pipeline.runtime": "runtime",
+    "pipeline.evaluation": "evaluation",
     "flows": "flows",
 }
 MAY_IMPORT = {
@@ -41,7 +42,8 @@ MAY_IMPORT = {
     "stages": {"core", "readers", "stages"},
     "store": {"core", "store"},
     "runtime": {"core", "readers", "stages", "store", "runtime"},
-    "flows": {"core", "readers", "stages", "store", "runtime", "flows"},
+    "evaluation": {"core", "readers", "stages", "store", "runtime", "evaluation"},
+    "flows": {"core", "readers", "stages", "store", "runtime", "evaluation", "flows"},
 }
 # The modules whose imports make up each reader's libraries (pdfminer runs under pdfplumber).
 READER_MODULES = {

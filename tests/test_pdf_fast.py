@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pikepdf
 import pytest
+from conftest import SEEDS_DIR, STEMS
 from hostile_files import cjk_font
 from pikepdf import Array, Dictionary, Name
 from test_readers import FONT_SIZE, LEFT, POLICY, make_pdf, paginate, typeset
@@ -26,9 +27,7 @@ from pipeline.readers.pdf import lines as L
 from pipeline.readers.pdf import pdfium as F
 from pipeline.readers.pdf import records
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-SEED_PDFS = sorted(SEEDS.glob("*.pdf")) if SEEDS.is_dir() else []
-needs_seeds = pytest.mark.skipif(not SEED_PDFS, reason="seed files absent")
+SEED_PDFS = [SEEDS_DIR / f"{stem}.pdf" for stem in STEMS]
 
 
 def _oracle_chars(tp, height: float) -> tuple[list[records.Char], int]:
@@ -114,24 +113,19 @@ def _hex(text: str) -> str:
 # Seeds
 # ---------------------------------------------------------------------------------------------
 
-@needs_seeds
 @pytest.mark.parametrize("path", SEED_PDFS, ids=lambda p: p.stem)
 def test_seed_chars_and_lines_equal_the_per_char_reference(path):
     assert _assert_fast_path_exact(path) >= 1
 
 
-@needs_seeds
 @pytest.mark.parametrize("path", SEED_PDFS, ids=lambda p: p.stem)
 def test_seed_backends_give_identical_paragraphs(path):
     assert _texts(path, "pypdfium2") == _texts(path, "pdfplumber")
 
 
-@needs_seeds
 def test_seed_ratio_colon_drawn_late_reads_1_1():
     # pdfium emits this ratio as "11∶": the colon is drawn afterwards in another font.
-    seed = SEEDS / "003_af7725881e400d8b.pdf"
-    if not seed.exists():
-        pytest.skip("seed 003 absent")
+    seed = SEEDS_DIR / "003_af7725881e400d8b.pdf"
     text = "".join(t for t, _ in _texts(seed, "pypdfium2"))
     assert "按不超过1∶1的比例" in text
     assert "11∶" not in text

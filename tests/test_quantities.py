@@ -1,6 +1,6 @@
 """Quantities: each rule family on sentences of the genre, then the five gold seeds.
 
-The seed test scores like ../shared/score.py: per document, the multiset of keys
+The seed test scores like pipeline/evaluation/score.py: per document, the multiset of keys
 (kind, year, comparator, value, value_max, NFKC-folded unit), `kind: term` ignored.
 """
 from __future__ import annotations
@@ -9,9 +9,9 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from conftest import GOLD_DIR, ROOT, SEEDS_DIR, STEMS
 
 from pipeline.model import DocumentMeta, Para
 from pipeline.rules import load_rule_file
@@ -19,11 +19,6 @@ from pipeline.stages.normalise import paras_to_text
 from pipeline.stages.quantities import QuantityRules, numeral_to_float, sections_to_quantities, unit_to_base
 from pipeline.stages.sections import SectionRules, text_to_sections
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-GOLD_DIR = SHARED / "gold"
-SEEDS_DIR = SHARED / "seeds"
-STEMS = sorted(p.stem for p in GOLD_DIR.glob("*.json")) if GOLD_DIR.is_dir() else []
 MIN_F1 = 0.97
 
 
@@ -364,10 +359,6 @@ def prf(gold: Counter, pred: Counter) -> tuple[int, int, int, float]:
     return tp, npred, ngold, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-needs_gold = pytest.mark.skipif(not STEMS, reason=f"gold annotations not found under {GOLD_DIR}")
-
-
-@needs_gold
 @pytest.mark.parametrize("stem", STEMS)
 def test_seed_f1(stem, qrules, srules):
     gold, pred, qs = seed_keys(stem, qrules, srules)
@@ -380,7 +371,6 @@ def test_seed_f1(stem, qrules, srules):
     assert f >= MIN_F1, "\n".join(report)
 
 
-@needs_gold
 def test_seed_f1_overall(qrules, srules):
     tot = Counter()
     for stem in STEMS:

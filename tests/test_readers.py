@@ -15,6 +15,7 @@ from pathlib import Path
 import docx
 import pikepdf
 import pytest
+from conftest import SEEDS_DIR, STEMS
 from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls
@@ -33,7 +34,7 @@ from pipeline.readers import (
 )
 from pipeline.readers.docx import format_number
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = SEEDS_DIR  # the sample drafts in raw/, the seeds of tests/gold
 BACKENDS = ["pdfplumber", "pypdfium2"]
 
 
@@ -725,12 +726,10 @@ def test_pdf_unknown_backend_is_a_programming_error(tmp_path):
 # Seeds: the same documents as txt, docx and pdf
 # =============================================================================================
 
-needs_seeds = pytest.mark.skipif(not SEEDS.is_dir() or not list(SEEDS.glob("*.pdf")), reason="seed files absent")
-SEED_STEMS = sorted(p.stem for p in SEEDS.glob("*.pdf")) if SEEDS.is_dir() else []
+SEED_STEMS = STEMS
 _MARKUP = re.compile(r"\[bookmark:[^\]]*\]|\*\*|\s+")
 
 
-@needs_seeds
 @pytest.mark.parametrize("stem", SEED_STEMS)
 def test_seed_docx_matches_txt_paragraph_for_paragraph(stem):
     txt = [no_ws(p.text) for p in read_paras(SEEDS / f"{stem}.txt")]
@@ -738,7 +737,6 @@ def test_seed_docx_matches_txt_paragraph_for_paragraph(stem):
     assert got == txt
 
 
-@needs_seeds
 @pytest.mark.parametrize("stem", SEED_STEMS)
 def test_seed_pdf_backends_agree_and_hold_the_txt_characters(stem):
     reference = _MARKUP.sub("", "".join(p.text for p in read_paras(SEEDS / f"{stem}.txt")))
@@ -749,7 +747,6 @@ def test_seed_pdf_backends_agree_and_hold_the_txt_characters(stem):
     assert all(p.page is not None and p.page >= 1 for p in plumber)
 
 
-@needs_seeds
 def test_seed_002_paragraph_continues_across_page_break():
     for backend in BACKENDS:
         paras = _read(SEEDS / "002_ef17eb8ff52a8b39.pdf", backend)
@@ -757,13 +754,11 @@ def test_seed_002_paragraph_continues_across_page_break():
         assert len(hit) == 1 and hit[0].text.startswith("（三）产业集群格局形成") and hit[0].page == 2
 
 
-@needs_seeds
 def test_seed_003_ratio_survives_pypdfium2():
     paras = _read(SEEDS / "003_af7725881e400d8b.pdf", "pypdfium2")
     assert any("按不超过1∶1的比例" in p.text for p in paras)
 
 
-@needs_seeds
 def test_seed_000_responsibility_line_stays_in_its_paragraph():
     for backend in BACKENDS:
         paras = _read(SEEDS / "000_eb1ffd486ff57c8e.pdf", backend)

@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from conftest import GOLD_DIR, SEEDS_DIR, STEMS  # noqa: E402
+
 from pipeline.model import Para  # noqa: E402
 from pipeline.rules import load_rule_file  # noqa: E402
 from pipeline.stages.normalise import paras_to_text  # noqa: E402
@@ -23,8 +25,7 @@ from pipeline.stages.responsibilities import (  # noqa: E402
 )
 from pipeline.stages.sections import SectionRules, text_to_sections  # noqa: E402
 
-SHARED = Path("/work/shared")
-SEEDS = sorted((SHARED / "seeds").glob("*.txt"))
+SEEDS = [SEEDS_DIR / f"{stem}.txt" for stem in STEMS]
 
 
 @pytest.fixture(scope="module")
@@ -255,14 +256,13 @@ def _fold(s: str) -> str:
     return "".join(unicodedata.normalize("NFKC", s).split())
 
 
-@pytest.mark.skipif(not SEEDS, reason="gold seeds not available")
 @pytest.mark.parametrize("seed", SEEDS, ids=[p.stem for p in SEEDS])
 def test_gold_seed(seed, rules, section_rules):
     text = seed.read_text(encoding="utf-8")
     _, sections, rows = run(text, rules, section_rules)
     path = {s.section_id: s.path for s in sections}
     got = Counter((_fold(path.get(r.section_id, "")), _fold(r.agency_raw), r.role) for r in rows)
-    gold = json.loads((SHARED / "gold" / f"{seed.stem}.json").read_text(encoding="utf-8"))
+    gold = json.loads((GOLD_DIR / f"{seed.stem}.json").read_text(encoding="utf-8"))
     want = Counter((_fold(line["section"]), _fold(name), role)
                    for line in gold["responsibilities"]
                    for role in ("lead", "participant", "responsible")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import STEMS, fold, fold_path, gold, needs_gold, seed_text
+from conftest import STEMS, fold, fold_path, gold, seed_text
 
 from pipeline.model import Para
 from pipeline.stages.normalise import paras_to_text
@@ -14,7 +14,6 @@ def segment(lines, rules):
     return [(s.path, s.level, s.heading) for s in text_to_sections(parsed, rules["sections.yaml"])]
 
 
-@needs_gold
 @pytest.mark.parametrize("stem", STEMS)
 def test_seed_sections_match_gold(stem, rules):
     g = gold(stem)

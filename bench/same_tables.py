@@ -34,11 +34,8 @@ def corpora(work: Path) -> dict[str, Path]:
         build_text_corpus(synth, 300)
         build_pdf_corpus(synth, 20)
         build_docx_corpus(synth, 20)
-    found = {"seeds": ROOT / "raw", "genre": ROOT / "tests" / "genre" / "raw", "synthetic": synth}
-    for name, path in (("real", ROOT / "tests" / "real" / "input"), ("real", ROOT.parent / "shared" / "realdev" / "input")):
-        if name not in found and path.is_dir():
-            found[name] = path
-    return found
+    return {"seeds": ROOT / "raw", "genre": ROOT / "tests" / "genre" / "raw", "real": ROOT / "tests" / "real" / "input",
+            "synthetic": synth}
 
 
 def build(out: Path, tree: Path) -> None:

@@ -8,12 +8,12 @@ Everything is in the repository (tests/README.md): the seeds are the sample draf
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from pathlib import Path
 
 import pytest
 
+from pipeline.evaluation.score import fold, fold_path  # noqa: F401  (the scorer's comparison form)
+from pipeline.evaluation.sets import SCORED_TABLES
 from pipeline.model import Para
 from pipeline.stages.extract import load_rules
 from pipeline.stages.normalise import paras_to_text
@@ -26,17 +26,6 @@ SEED_FORMATS = ("txt", "docx", "pdf")
 # The seed files by name: raw/ is also the drop folder of `make run`, so anything else in it is
 # not a seed.
 SEED_FILES = [SEEDS_DIR / f"{stem}.{ext}" for stem in STEMS for ext in SEED_FORMATS]
-
-
-def fold(s) -> str:
-    """The scorer's comparison form: NFKC, no whitespace, no markup."""
-    s = unicodedata.normalize("NFKC", str(s or ""))
-    s = re.sub(r"\[bookmark:[^\]]*\]", "", s).replace("**", "")
-    return re.sub(r"\s+", "", s)
-
-
-def fold_path(p) -> str:
-    return "/".join(x for x in (re.sub(r"[、.．:：]$", "", fold(x)) for x in str(p or "").split("/")) if x)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +67,6 @@ def assert_same_tables(a: dict, b: dict) -> None:
 
 # --- scored sets: one test per document and check ---------------------------------------------
 
-SCORED_TABLES = ("sections", "responsibilities", "quantities")
 CHECKS = SCORED_TABLES + ("title", "doc_number")
 
 
